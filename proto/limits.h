@@ -1,0 +1,103 @@
+/*
+ * limits.h - every limit ipchub enforces, in one place.
+ *
+ * Each limit is a named constant with the reason for its value. The broker
+ * lets configuration override the ones marked "default" within the bounds
+ * given by the matching _MIN/_MAX constants; the others are protocol
+ * constants that both sides must agree on. Sizes read off the wire are
+ * compared with these in 64-bit arithmetic before anything is allocated.
+ */
+#ifndef IPCHUB_PROTO_LIMITS_H
+#define IPCHUB_PROTO_LIMITS_H
+
+/* Protocol versions this code speaks. */
+#define IPCHUB_PROTO_VERSION_MIN 1u
+#define IPCHUB_PROTO_VERSION_MAX 1u
+
+/* Bytes in the big-endian length prefix of every frame. */
+#define IPCHUB_LEN_PREFIX 4u
+
+/* Default maximum frame (header + body, not counting the prefix): large
+ * enough for real payloads, small enough that one peer cannot pin much
+ * broker memory with a single frame. */
+#define IPCHUB_MAX_FRAME_DEFAULT (16u * 1024u * 1024u)
+#define IPCHUB_MAX_FRAME_MIN (64u * 1024u)
+#define IPCHUB_MAX_FRAME_MAX (256u * 1024u * 1024u)
+
+/* Smallest legal frame: a header map with only the kind, 0x81 0x00 <kind>. */
+#define IPCHUB_MIN_FRAME 3u
+
+/* Maximum encoded header: room for three names, an error message and the
+ * auth fields, with slack. Headers are decoded into a fixed struct, so this
+ * also bounds the work done per frame before routing. */
+#define IPCHUB_MAX_HEADER 4096u
+
+/* Frames a connection may send before it has completed the handshake are
+ * tiny: a HELLO or AUTH never needs more, and a pre-auth flood cannot pin
+ * memory. */
+#define IPCHUB_MAX_PREAUTH_FRAME 1024u
+
+/* Header entries: each key at most once, and there are fewer than 32 keys. */
+#define IPCHUB_MAX_HEADER_KEYS 32u
+
+/* Names: 1..255 bytes of [A-Za-z0-9._-]. 255 fits a one-byte length. */
+#define IPCHUB_MAX_NAME 255u
+
+/* Error messages carried in ERROR and REPLY frames are truncated to this. */
+#define IPCHUB_MAX_ERRMSG 1024u
+
+/* Free-form client description in HELLO (e.g. "libipchub/0.1 pid=42"). */
+#define IPCHUB_MAX_AGENT 128u
+
+/* Broker instance id: 16 random bytes, sent as 32 hex characters. */
+#define IPCHUB_BROKER_ID_LEN 32u
+
+/* Nesting depth of a message body. Deep enough for real documents; bounds
+ * the validator's stack (it is iterative, with a fixed array this deep). */
+#define IPCHUB_MAX_BODY_DEPTH 64u
+
+/* Default names one connection may hold: services register a handful. */
+#define IPCHUB_MAX_NAMES_DEFAULT 64u
+#define IPCHUB_MAX_NAMES_MAX 4096u
+
+/* Default requests one connection may have awaiting replies at once: each
+ * costs the broker one table entry (~64 bytes) until answered or timed out. */
+#define IPCHUB_MAX_PENDING_DEFAULT 4096u
+#define IPCHUB_MAX_PENDING_MAX 1048576u
+
+/* Default high-water mark of a connection's outbound queue in the broker.
+ * Above it, the broker stops reading from peers that send to it (and from
+ * the connection itself) until the queue falls below the low-water mark. */
+#define IPCHUB_QUEUE_HWM_DEFAULT (4u * 1024u * 1024u)
+#define IPCHUB_QUEUE_HWM_MIN (64u * 1024u)
+#define IPCHUB_QUEUE_HWM_MAX (1024u * 1024u * 1024u)
+/* Resume reading at HWM / IPCHUB_QUEUE_LWM_DIV: hysteresis avoids flapping. */
+#define IPCHUB_QUEUE_LWM_DIV 2u
+
+/* Default cap on simultaneous connections: each costs an fd and ~1-2 KiB. */
+#define IPCHUB_MAX_CONNS_DEFAULT 16384u
+
+/* A connection that has not sent HELLO (and, with auth, AUTH) within this
+ * time is closed. */
+#define IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT 5000u
+
+/* Request deadlines: 0 means none; larger values are clamped to this. */
+#define IPCHUB_MAX_TIMEOUT_MS (24u * 3600u * 1000u)
+
+/* Bytes the broker reads from one connection per read callback before
+ * giving others a turn (fairness between producers). */
+#define IPCHUB_READ_CHUNK (256u * 1024u)
+
+/* Client library: default outbound bytes buffered before an automatic
+ * flush, and the high-water mark above which a send blocks (blocking API)
+ * or reports IPCHUB_E_WOULD_BLOCK (event API). */
+#define IPCHUB_CLIENT_FLUSH_AT (64u * 1024u)
+#define IPCHUB_CLIENT_OUT_HWM (8u * 1024u * 1024u)
+
+/* Client library: frames received but not yet taken by the application
+ * (e.g. messages that arrive while waiting for a reply) are queued up to
+ * this many bytes; beyond it the library stops reading the socket, which
+ * in turn makes the broker slow the senders down. */
+#define IPCHUB_CLIENT_IN_MAX (64u * 1024u * 1024u)
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * mpr.h - bounded msgpack reader over scattered bytes.
+ *
+ * Model: a reader is a cursor over a list of byte segments (an iovec array,
+ * e.g. the chains of a libevent evbuffer, or a single contiguous buffer)
+ * with a byte budget. Every primitive checks the remaining budget before it
+ * touches a byte, so a reader can never run past the data it was given, and
+ * no count or length declared by the data is ever used to allocate: callers
+ * copy into fixed buffers whose capacity they pass in. The reader does not
+ * own the segments; they must outlive it and stay unchanged while it is used.
+ *
+ * mpr_skip_value() is the validator that guards every msgpack-c unpack of
+ * untrusted bytes: iterative (no recursion), depth-limited, and it rejects a
+ * container whose declared element count exceeds the bytes left (each
+ * element takes at least one byte), before walking it.
+ *
+ * Return codes: MPR_OK, or one of the MPR_E_* values below. On error the
+ * reader's position is unspecified; callers treat the input as bad.
+ */
+#ifndef IPCHUB_PROTO_MPR_H
+#define IPCHUB_PROTO_MPR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum mpr_status {
+	MPR_OK = 0,
+	MPR_E_SHORT = 1,   /* data ends before the value does */
+	MPR_E_TYPE = 2,    /* value is not of the expected type */
+	MPR_E_INVALID = 3, /* byte 0xc1 (never used), or malformed */
+	MPR_E_DEPTH = 4,   /* nesting deeper than allowed */
+	MPR_E_RANGE = 5    /* length/count/value larger than allowed */
+};
+
+struct mpr {
+	const struct iovec *seg; /* borrowed */
+	size_t nseg;
+	size_t i;      /* current segment */
+	size_t off;    /* offset within segment i */
+	uint64_t left; /* bytes the reader may still consume */
+};
+
+/* Start reading at the beginning of seg[0..nseg), consuming at most limit
+ * bytes (pass the frame's length; it may be less than the segments hold). */
+void mpr_init(struct mpr *r, const struct iovec *seg, size_t nseg,
+	      uint64_t limit);
+
+/* Same over one contiguous buffer; *iov_store must outlive the reader. */
+void mpr_init_buf(struct mpr *r, struct iovec *iov_store, const void *buf,
+		  size_t len);
+
+static inline uint64_t mpr_left(const struct mpr *r) { return r->left; }
+
+int mpr_byte(struct mpr *r, uint8_t *out);
+int mpr_copy(struct mpr *r, void *dst, size_t n);
+int mpr_skip(struct mpr *r, uint64_t n);
+
+/* Typed reads. Each consumes exactly one msgpack value. */
+int mpr_read_uint(struct mpr *r, uint64_t *out); /* positive fixint, uint*, or int* >= 0 */
+int mpr_read_map(struct mpr *r, uint32_t *count);
+/* str: copies up to cap-1 bytes and NUL-terminates; MPR_E_RANGE if longer. */
+int mpr_read_str(struct mpr *r, char *dst, size_t cap, size_t *len);
+/* bin: exactly len bytes expected; MPR_E_RANGE if the length differs. */
+int mpr_read_bin_exact(struct mpr *r, void *dst, size_t len);
+/* bin of at most cap bytes; actual length in *len. */
+int mpr_read_bin(struct mpr *r, void *dst, size_t cap, size_t *len);
+
+/* Skip one complete value of any type, nesting at most max_depth levels
+ * (a scalar has depth 0, [[1]] has depth 2). This is the validator. A
+ * max_depth above IPCHUB_MAX_BODY_DEPTH is treated as that maximum (the
+ * walker's stack is a fixed array of that depth). */
+int mpr_skip_value(struct mpr *r, unsigned max_depth);
+
+/* Validate that buf[0..len) is exactly one msgpack value within max_depth. */
+int mpr_validate(const void *buf, size_t len, unsigned max_depth);
+
+const char *mpr_strerror(int status);
+
+#endif

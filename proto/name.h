@@ -1,0 +1,22 @@
+/*
+ * name.h - the grammar of ipchub names.
+ *
+ * A name is 1..IPCHUB_MAX_NAME bytes of [A-Za-z0-9._-], not starting or
+ * ending with '.', without "..". Names equal to "ipchub" or starting with
+ * "ipchub." are reserved for the broker's own services: they can be
+ * addressed but not registered. Names are case-sensitive.
+ */
+#ifndef IPCHUB_PROTO_NAME_H
+#define IPCHUB_PROTO_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* WIRE_E_OK if s[0..len) is a well-formed name, else WIRE_E_BAD_NAME.
+ * s need not be NUL-terminated; a NUL byte inside is a bad name. */
+int name_check(const char *s, size_t len);
+
+/* Whether a well-formed name is reserved for the broker. */
+bool name_is_reserved(const char *s, size_t len);
+
+#endif

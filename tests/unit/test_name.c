@@ -1,0 +1,90 @@
+/*
+ * test_name.c - the name grammar, as a table of names and verdicts.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "limits.h"
+#include "name.h"
+#include "wire.h"
+
+static void test_grammar_table(void **state)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+		bool reserved;
+	} t[] = {
+		{ "a", true, false },
+		{ "svc", true, false },
+		{ "svc.echo", true, false },
+		{ "A-Z_a-z.0-9", true, false },
+		{ "-lead-dash", true, false },
+		{ "_", true, false },
+		{ "a.b.c", true, false },
+		{ "Ipchub", true, false },      /* case-sensitive */
+		{ "ipchubx", true, false },
+		{ "ipchub-x", true, false },
+		{ "ipchub", true, true },
+		{ "ipchub.peers", true, true },
+		{ "ipchub.a.b", true, true },
+		{ "", false, false },
+		{ ".", false, false },
+		{ ".a", false, false },
+		{ "a.", false, false },
+		{ "a..b", false, false },
+		{ "ipchub.", false, false },
+		{ "a b", false, false },
+		{ "a/b", false, false },
+		{ "a:b", false, false },
+		{ "a*", false, false },
+		{ "\xc3\xa9t\xc3\xa9", false, false },
+		{ "tab\t", false, false },
+	};
+
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		size_t n = strlen(t[k].s);
+		int rc = name_check(t[k].s, n);
+
+		if ((rc == WIRE_E_OK) != t[k].ok)
+			fail_msg("name \"%s\": got %d", t[k].s, rc);
+		assert_true(rc == WIRE_E_OK || rc == WIRE_E_BAD_NAME);
+		if (t[k].ok && name_is_reserved(t[k].s, n) != t[k].reserved)
+			fail_msg("name \"%s\": reserved wrong", t[k].s);
+	}
+}
+
+static void test_lengths_and_nul(void **state)
+{
+	char s[IPCHUB_MAX_NAME + 2];
+
+	memset(s, 'n', sizeof(s));
+	assert_int_equal(name_check(s, IPCHUB_MAX_NAME), WIRE_E_OK);
+	assert_int_equal(name_check(s, IPCHUB_MAX_NAME + 1), WIRE_E_BAD_NAME);
+	assert_int_equal(name_check(s, 0), WIRE_E_BAD_NAME);
+	assert_int_equal(name_check(NULL, 0), WIRE_E_BAD_NAME);
+	/* not NUL-terminated: only len bytes count */
+	assert_int_equal(name_check("ab.", 2), WIRE_E_OK);
+	/* NUL inside */
+	assert_int_equal(name_check("a\0b", 3), WIRE_E_BAD_NAME);
+	/* reserved checks respect len too */
+	assert_true(name_is_reserved("ipchub.x", 6));
+	assert_false(name_is_reserved("ipchub.x", 5));
+	assert_true(name_is_reserved(WIRE_SVC_PEERS, strlen(WIRE_SVC_PEERS)));
+	assert_true(name_is_reserved(WIRE_SVC_PING, strlen(WIRE_SVC_PING)));
+	assert_true(name_is_reserved(WIRE_SVC_STATS, strlen(WIRE_SVC_STATS)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grammar_table),
+		cmocka_unit_test(test_lengths_and_nul),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
