@@ -472,7 +472,7 @@ int frame_body_check(struct mpr *r, const char **why)
 		*why = "body truncated or declares more bytes than it has";
 		break;
 	case MPR_E_DEPTH:
-		*why = "body nested more than 64 levels deep";
+		*why = "body nested more than 32 levels deep";
 		break;
 	case MPR_E_INVALID:
 		*why = "invalid msgpack byte 0xc1 in body";

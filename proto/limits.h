@@ -52,9 +52,11 @@
 /* Broker instance id: 16 random bytes, sent as 32 hex characters. */
 #define IPCHUB_BROKER_ID_LEN 32u
 
-/* Nesting depth of a message body. Deep enough for real documents; bounds
- * the validator's stack (it is iterative, with a fixed array this deep). */
-#define IPCHUB_MAX_BODY_DEPTH 64u
+/* Nesting depth of a message body: msgpack-c's unpacker, which every C
+ * receiver uses, handles 32 levels (MSGPACK_EMBED_STACK_SIZE), so a body
+ * the broker accepts can always be unpacked. Also bounds the validator's
+ * fixed stack (it is iterative). */
+#define IPCHUB_MAX_BODY_DEPTH 32u
 
 /* Default names one connection may hold: services register a handful. */
 #define IPCHUB_MAX_NAMES_DEFAULT 64u
@@ -99,5 +101,17 @@
  * this many bytes; beyond it the library stops reading the socket, which
  * in turn makes the broker slow the senders down. */
 #define IPCHUB_CLIENT_IN_MAX (64u * 1024u * 1024u)
+
+/* Client library: handshake deadline when the caller gives none. */
+#define IPCHUB_CLIENT_CONNECT_TIMEOUT_MS 5000
+/* Client library: a request waits this much longer than its own deadline,
+ * because the broker's TIMEOUT error normally arrives first and carries
+ * the real outcome. */
+#define IPCHUB_CLIENT_REQUEST_GRACE_MS 500
+/* Client library: ipchub_close() gives queued frames this long to leave. */
+#define IPCHUB_CLIENT_CLOSE_FLUSH_MS 1000
+/* Client library: while the listen backlog is full (connect() says
+ * EAGAIN), retry at this interval until the handshake deadline. */
+#define IPCHUB_CLIENT_CONNECT_RETRY_MS 10
 
 #endif

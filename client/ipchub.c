@@ -1,0 +1,814 @@
+/*
+ * ipchub.c - the blocking client API (ipchub.h) on top of the session
+ * state machine (sess.c) and poll(2).
+ *
+ * Model: a handle owns one non-blocking socket, one session (which owns
+ * the inbound and outbound byte buffers) and a FIFO of received messages
+ * the application has not taken yet. Every wait goes through run_until(),
+ * which alternates three steps until a condition holds or a monotonic
+ * deadline passes: decode buffered frames into events (dispatch), write
+ * what is queued, poll for readability and writability. It always reads
+ * while it waits to write, so two clients writing to each other cannot
+ * deadlock; it stops reading once the FIFO holds IPCHUB_CLIENT_IN_MAX
+ * bytes, which pushes back on the broker and through it on the senders.
+ *
+ * At most one call waits for an answer at a time (the handle is not
+ * thread-safe), so the answer being waited for is a single slot
+ * (struct wait). An answer that matches no waiter is either an
+ * asynchronous error for the application (the broker could not deliver a
+ * SEND or a REPLY: queued for ipchub_recv) or a late answer to a call that
+ * already gave up (dropped: its caller was told TIMEOUT or INTERRUPTED).
+ *
+ * Connection state lives in the session: once it is dead (EOF, BYE, socket
+ * error, malformed frame, fatal ERROR) every call returns the code it died
+ * with, except ipchub_recv(), which first hands out what was queued.
+ * The library never logs, never touches signal dispositions (it writes
+ * with MSG_NOSIGNAL) and keeps no global state.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "frame.h"
+#include "ipchub.h"
+#include "limits.h"
+#include "mpr.h"
+#include "msg.h"
+#include "name.h"
+#include "sess.h"
+
+
+enum wait_for {
+	WAIT_NONE = 0,
+	WAIT_WELCOME, /* connect: WELCOME, or any ERROR */
+	WAIT_OK,      /* register/unregister: OK or ERROR with id */
+	WAIT_PONG,    /* ping: PONG or ERROR with id */
+	WAIT_REPLY    /* request: REPLY or ERROR with id */
+};
+
+struct wait {
+	enum wait_for what;
+	uint64_t id;
+	bool done;
+	int code;         /* 0, or the error the answer carried */
+	ipchub_msg *msg;  /* REPLY or ERROR message, owned until handed out */
+	int64_t t_ns;     /* when the answer was decoded */
+};
+
+struct ipchub {
+	int fd;
+	bool eof; /* the broker closed its end; drain, then die */
+	struct sess s;
+	struct wait w;
+	ipchub_msg *qhead, *qtail; /* messages for ipchub_recv() */
+	size_t qbytes;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+};
+
+/* ---- time ----------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Deadline timeout_ms from now; a negative timeout means none. */
+static int64_t deadline_in(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return INT64_MAX;
+	return now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/* poll() timeout for a deadline: -1 for none, rounded up to whole ms. */
+static int poll_timeout(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline == INT64_MAX)
+		return -1;
+	left = deadline - now_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* ---- inbound FIFO --------------------------------------------------- */
+
+static void q_push(ipchub *h, ipchub_msg *m)
+{
+	m->next = NULL;
+	if (h->qtail)
+		h->qtail->next = m;
+	else
+		h->qhead = m;
+	h->qtail = m;
+	h->qbytes += m->size;
+}
+
+static ipchub_msg *q_pop(ipchub *h)
+{
+	ipchub_msg *m = h->qhead;
+
+	if (!m)
+		return NULL;
+	h->qhead = m->next;
+	if (!h->qhead)
+		h->qtail = NULL;
+	h->qbytes -= m->size;
+	m->next = NULL;
+	return m;
+}
+
+/* ---- socket I/O ----------------------------------------------------- */
+
+static bool dead(const ipchub *h) { return h->s.state == SESS_DEAD; }
+
+/* Kill the session for a socket error; returns the resulting code. */
+static int io_fail(ipchub *h, int err)
+{
+	sess_kill(&h->s, (err == EPIPE || err == ECONNRESET) ? IPCHUB_E_CLOSED
+							     : IPCHUB_E_IO);
+	return h->s.dead;
+}
+
+/* Write queued bytes until done or the socket is full. Returns 0 or the
+ * session's fatal code. */
+static int do_write(ipchub *h)
+{
+	for (;;) {
+		size_t len;
+		const uint8_t *p = sess_out_data(&h->s, &len);
+		ssize_t n;
+
+		if (len == 0)
+			return 0;
+		n = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			sess_out_consume(&h->s, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return io_fail(h, n < 0 ? errno : EPIPE);
+	}
+}
+
+/* One read into the session's inbound buffer. Returns 0, IPCHUB_E_NOMEM
+ * or the session's fatal code. EOF is noted (h->eof) and becomes
+ * IPCHUB_E_CLOSED once the frames read before it have been dispatched. */
+static int do_read(ipchub *h)
+{
+	uint8_t *p;
+	size_t cap;
+	ssize_t n;
+	int rc;
+
+	if (h->eof)
+		return 0;
+	rc = sess_in_space(&h->s, &p, &cap);
+	if (rc)
+		return rc;
+	n = recv(h->fd, p, cap, MSG_DONTWAIT);
+	if (n > 0) {
+		sess_in_commit(&h->s, (size_t)n);
+		return 0;
+	}
+	if (n == 0) {
+		h->eof = true;
+		return 0;
+	}
+	if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	return io_fail(h, errno);
+}
+
+/* ---- events --------------------------------------------------------- */
+
+static bool waiting_for(const ipchub *h, enum wait_for what, uint64_t id)
+{
+	return h->w.what == what && !h->w.done && h->w.id == id;
+}
+
+static void w_finish(ipchub *h, int code, ipchub_msg *m)
+{
+	h->w.done = true;
+	h->w.code = code;
+	h->w.msg = m;
+	h->w.t_ns = now_ns();
+}
+
+static void on_error(ipchub *h, const struct sess_event *ev)
+{
+	const struct wait *w = &h->w;
+	bool answers;
+
+	if (frame_code_is_fatal(ev->code))
+		sess_kill(&h->s, ev->code);
+	if (w->what == WAIT_WELCOME) /* any ERROR answers the HELLO */
+		answers = !w->done;
+	else
+		answers = w->what != WAIT_NONE && waiting_for(h, w->what, ev->id);
+	if (answers) {
+		w_finish(h, ev->code, ev->msg);
+		return;
+	}
+	switch (ev->ref) {
+	case WIRE_REQUEST:
+	case WIRE_REGISTER:
+	case WIRE_UNREGISTER:
+	case WIRE_PING:
+	case WIRE_CANCEL:
+		/* Answers a call that has already returned to its caller. */
+		ipchub_msg_free(ev->msg);
+		return;
+	default:
+		/* A SEND or REPLY that could not be delivered (or an error
+		 * the broker did not attribute): the application decides. */
+		q_push(h, ev->msg);
+	}
+}
+
+/* Decode every complete buffered frame. Returns 0, IPCHUB_E_NOMEM (the
+ * frame stays buffered), or the session's fatal code once it is dead. */
+static int dispatch(ipchub *h)
+{
+	for (;;) {
+		struct sess_event ev;
+		int rc = sess_next_event(&h->s, &ev);
+
+		if (rc)
+			return rc;
+		switch (ev.type) {
+		case SESS_EV_NONE:
+			if (h->eof) {
+				sess_kill(&h->s, IPCHUB_E_CLOSED);
+				return h->s.dead;
+			}
+			return 0;
+		case SESS_EV_WELCOME:
+			if (h->w.what == WAIT_WELCOME)
+				w_finish(h, 0, NULL);
+			break;
+		case SESS_EV_OK:
+			if (waiting_for(h, WAIT_OK, ev.id))
+				w_finish(h, 0, NULL);
+			break;
+		case SESS_EV_PONG:
+			if (waiting_for(h, WAIT_PONG, ev.id))
+				w_finish(h, 0, NULL);
+			break;
+		case SESS_EV_ERROR:
+			on_error(h, &ev);
+			break;
+		case SESS_EV_MSG:
+			if (ev.msg->kind == IPCHUB_KIND_REPLY) {
+				if (waiting_for(h, WAIT_REPLY, ev.id))
+					w_finish(h, ev.msg->code, ev.msg);
+				else /* late: its request timed out here */
+					ipchub_msg_free(ev.msg);
+			} else {
+				q_push(h, ev.msg);
+			}
+			break;
+		case SESS_EV_BYE:
+			/* The session is dead now; the loop returns its code. */
+			break;
+		}
+	}
+}
+
+typedef bool (*cond_fn)(const ipchub *h);
+
+/* Run I/O until cond(h) holds (IPCHUB_OK), the deadline passes
+ * (IPCHUB_E_TIMEOUT), a signal interrupts poll (IPCHUB_E_INTERRUPTED), or
+ * the connection fails (its code). Always flushes while it waits. The
+ * condition is checked after every dispatch, so an answer that arrived
+ * just before the connection died is still seen. */
+static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
+{
+	for (int iter = 0;; iter++) {
+		struct pollfd pfd = {.fd = h->fd};
+		bool can_read;
+		int rc, n;
+
+		rc = dispatch(h);
+		if (cond(h))
+			return IPCHUB_OK;
+		if (rc)
+			return rc;
+		rc = do_write(h);
+		if (rc)
+			return rc;
+		if (cond(h))
+			return IPCHUB_OK;
+		if (iter > 0 && now_ns() >= deadline)
+			return IPCHUB_E_TIMEOUT;
+
+		can_read = h->qbytes < IPCHUB_CLIENT_IN_MAX;
+		if (can_read)
+			pfd.events |= POLLIN;
+		if (sess_out_len(&h->s) > 0)
+			pfd.events |= POLLOUT;
+		n = poll(&pfd, 1, poll_timeout(deadline));
+		if (n < 0) {
+			if (errno == EINTR)
+				return IPCHUB_E_INTERRUPTED;
+			return errno == ENOMEM ? IPCHUB_E_NOMEM : IPCHUB_E_IO;
+		}
+		if (n == 0)
+			continue; /* the deadline check above decides */
+		/* On HUP/ERR read even when the FIFO is full: that is how the
+		 * end of the stream (or the socket error) is learnt. */
+		if ((can_read && (pfd.revents & POLLIN)) ||
+		    (pfd.revents & (POLLHUP | POLLERR))) {
+			rc = do_read(h);
+			if (rc)
+				return rc;
+		}
+	}
+}
+
+static bool c_wait_done(const ipchub *h) { return h->w.done; }
+static bool c_out_empty(const ipchub *h) { return sess_out_len(&h->s) == 0; }
+static bool c_out_below_hwm(const ipchub *h)
+{
+	return sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM;
+}
+static bool c_have_msg(const ipchub *h) { return h->qhead != NULL; }
+
+static void w_start(ipchub *h, enum wait_for what, uint64_t id)
+{
+	ipchub_msg_free(h->w.msg);
+	h->w = (struct wait){.what = what, .id = id};
+}
+
+/* Take the answer out of the wait slot; the caller owns *m (may be NULL). */
+static void w_end(ipchub *h, ipchub_msg **m)
+{
+	if (m)
+		*m = h->w.msg;
+	else
+		ipchub_msg_free(h->w.msg);
+	h->w = (struct wait){0};
+}
+
+/* Send one frame that expects an answer and wait for it. On return the
+ * wait slot has been cleared; *m (if not NULL) receives the answer's
+ * message (REPLY or ERROR) when one arrived, which the caller frees.
+ * Returns the answer's code, or the local failure. */
+static int call(ipchub *h, const struct frame_hdr *f, const void *body,
+		size_t len, enum wait_for what, int64_t deadline,
+		ipchub_msg **m, int64_t *t_answer)
+{
+	int rc = sess_queue_frame(&h->s, f, body, len);
+
+	if (rc)
+		return rc;
+	w_start(h, what, f->id);
+	rc = run_until(h, deadline, c_wait_done);
+	if (h->w.done) {
+		rc = h->w.code;
+		if (t_answer)
+			*t_answer = h->w.t_ns;
+		w_end(h, m);
+		return rc;
+	}
+	w_end(h, NULL);
+	return rc;
+}
+
+/* Block until the outbound buffer is at most the high-water mark. */
+static int wait_room(ipchub *h)
+{
+	if (sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM)
+		return IPCHUB_OK;
+	return run_until(h, INT64_MAX, c_out_below_hwm);
+}
+
+/* After queueing a frame: write without blocking once enough is queued.
+ * Returns 0 or the fatal code if the connection failed meanwhile. */
+static int maybe_flush(ipchub *h)
+{
+	if (sess_out_len(&h->s) <= IPCHUB_CLIENT_FLUSH_AT)
+		return 0;
+	return do_write(h);
+}
+
+/* ---- validation ----------------------------------------------------- */
+
+static int check_name(const char *name, size_t *len)
+{
+	size_t n;
+
+	if (!name)
+		return IPCHUB_E_INVALID;
+	n = strnlen(name, IPCHUB_MAX_NAME + 1);
+	if (name_check(name, n) != WIRE_E_OK)
+		return IPCHUB_E_BAD_NAME;
+	*len = n;
+	return IPCHUB_OK;
+}
+
+/* A body is absent (len 0) or exactly one msgpack value. */
+static int check_body(const ipchub *h, const void *body, size_t len)
+{
+	if (len == 0)
+		return IPCHUB_OK;
+	if (!body)
+		return IPCHUB_E_INVALID;
+	if (len > h->s.max_frame)
+		return IPCHUB_E_TOO_LARGE;
+	return ipchub_body_check(body, len);
+}
+
+static int check_live(const ipchub *h)
+{
+	if (!h)
+		return IPCHUB_E_INVALID;
+	return dead(h) ? h->s.dead : IPCHUB_OK;
+}
+
+/* ---- connection ----------------------------------------------------- */
+
+static int map_connect_errno(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ECONNREFUSED:
+	case ENOTDIR:
+		return IPCHUB_E_NO_BROKER;
+	case EINTR:
+		return IPCHUB_E_INTERRUPTED;
+	case ENOMEM:
+	case ENOBUFS:
+		return IPCHUB_E_NOMEM;
+	default:
+		return IPCHUB_E_IO;
+	}
+}
+
+/* Connect the non-blocking socket before the deadline. */
+static int sock_connect(ipchub *h, int64_t deadline)
+{
+	struct sockaddr_un sa;
+	socklen_t salen;
+
+	if (addr_sockaddr(h->path, &sa, &salen) < 0)
+		return IPCHUB_E_INVALID;
+	h->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (h->fd < 0)
+		return map_connect_errno(errno);
+	for (;;) {
+		struct pollfd pfd = {.fd = h->fd, .events = POLLOUT};
+		int err = 0, n;
+		socklen_t elen = sizeof(err);
+
+		if (connect(h->fd, (struct sockaddr *)&sa, salen) == 0)
+			return IPCHUB_OK;
+		if (errno == EAGAIN) {
+			/* Backlog full: AF_UNIX does not queue the attempt. */
+			if (now_ns() >= deadline)
+				return IPCHUB_E_TIMEOUT;
+			if (poll(NULL, 0, IPCHUB_CLIENT_CONNECT_RETRY_MS) < 0 && errno == EINTR)
+				return IPCHUB_E_INTERRUPTED;
+			continue;
+		}
+		if (errno != EINPROGRESS)
+			return map_connect_errno(errno);
+		n = poll(&pfd, 1, poll_timeout(deadline));
+		if (n < 0)
+			return map_connect_errno(errno);
+		if (n == 0)
+			return IPCHUB_E_TIMEOUT;
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return IPCHUB_E_IO;
+		return err ? map_connect_errno(err) : IPCHUB_OK;
+	}
+}
+
+static void handle_free(ipchub *h)
+{
+	ipchub_msg *m;
+
+	while ((m = q_pop(h)))
+		ipchub_msg_free(m);
+	ipchub_msg_free(h->w.msg);
+	sess_destroy(&h->s);
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
+int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
+{
+	const char *agent = "libipchub/" IPCHUB_VERSION_STRING;
+	int timeout = IPCHUB_CLIENT_CONNECT_TIMEOUT_MS;
+	int64_t deadline;
+	ipchub *h;
+	int rc;
+
+	if (!out)
+		return IPCHUB_E_INVALID;
+	if (opts && opts->timeout_ms < 0)
+		return IPCHUB_E_INVALID;
+	if (opts && opts->timeout_ms > 0)
+		timeout = opts->timeout_ms;
+	if (opts && opts->agent)
+		agent = opts->agent;
+	deadline = deadline_in(timeout);
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return IPCHUB_E_NOMEM;
+	h->fd = -1;
+	sess_init(&h->s);
+	if (addr_resolve(opts ? opts->socket : NULL, h->path,
+			 sizeof(h->path)) < 0) {
+		rc = IPCHUB_E_INVALID;
+		goto fail;
+	}
+	rc = sock_connect(h, deadline);
+	if (rc)
+		goto fail;
+	rc = sess_queue_hello(&h->s, agent);
+	if (rc)
+		goto fail;
+	w_start(h, WAIT_WELCOME, 0);
+	rc = run_until(h, deadline, c_wait_done);
+	if (h->w.done)
+		rc = h->w.code;
+	w_end(h, NULL);
+	if (rc)
+		goto fail;
+	*out = h;
+	return IPCHUB_OK;
+fail:
+	handle_free(h);
+	return rc;
+}
+
+void ipchub_close(ipchub *h)
+{
+	if (!h)
+		return;
+	if (!dead(h) && h->s.state == SESS_READY) {
+		struct frame_hdr f;
+
+		frame_init(&f, WIRE_BYE);
+		if (sess_queue_frame(&h->s, &f, NULL, 0) == IPCHUB_OK)
+			(void)run_until(h, deadline_in(IPCHUB_CLIENT_CLOSE_FLUSH_MS),
+					c_out_empty);
+	}
+	handle_free(h);
+}
+
+uint64_t ipchub_conn_id(const ipchub *h) { return h->s.conn; }
+
+const char *ipchub_socket_path(const ipchub *h) { return h->path; }
+
+size_t ipchub_max_frame(const ipchub *h) { return h->s.max_frame; }
+
+int ipchub_fd(const ipchub *h) { return h->fd; }
+
+int ipchub_ping(ipchub *h, int timeout_ms, uint64_t *rtt_us)
+{
+	struct frame_hdr f;
+	int64_t t0, t1 = 0;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_PING);
+	f.id = sess_next_id(&h->s);
+	f.has |= FH(WK_ID);
+	t0 = now_ns();
+	rc = call(h, &f, NULL, 0, WAIT_PONG, deadline_in(timeout_ms), NULL,
+		  &t1);
+	if (rc == IPCHUB_OK && rtt_us)
+		*rtt_us = (uint64_t)(t1 - t0) / 1000;
+	return rc;
+}
+
+/* ---- names ---------------------------------------------------------- */
+
+static int name_op(ipchub *h, enum wire_kind kind, const char *name,
+		   int timeout_ms)
+{
+	struct frame_hdr f;
+	size_t len;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	rc = check_name(name, &len);
+	if (rc)
+		return rc;
+	if (kind == WIRE_REGISTER && name_is_reserved(name, len))
+		return IPCHUB_E_BAD_NAME;
+	frame_init(&f, kind);
+	f.id = sess_next_id(&h->s);
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_NAME, name, len);
+	return call(h, &f, NULL, 0, WAIT_OK, deadline_in(timeout_ms), NULL,
+		    NULL);
+}
+
+int ipchub_register(ipchub *h, const char *name, int timeout_ms)
+{
+	return name_op(h, WIRE_REGISTER, name, timeout_ms);
+}
+
+int ipchub_unregister(ipchub *h, const char *name, int timeout_ms)
+{
+	return name_op(h, WIRE_UNREGISTER, name, timeout_ms);
+}
+
+/* ---- messages ------------------------------------------------------- */
+
+int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
+		uint64_t *id_out)
+{
+	struct frame_hdr f;
+	size_t tolen;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	rc = check_name(to, &tolen);
+	if (rc)
+		return rc;
+	rc = check_body(h, body, len);
+	if (rc)
+		return rc;
+	rc = wait_room(h);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_SEND);
+	f.id = h->s.next_id; /* taken only if the frame is queued */
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_TO, to, tolen);
+	rc = sess_queue_frame(&h->s, &f, body, len);
+	if (rc)
+		return rc;
+	(void)sess_next_id(&h->s);
+	rc = maybe_flush(h);
+	if (rc)
+		return rc;
+	if (id_out)
+		*id_out = f.id;
+	return IPCHUB_OK;
+}
+
+int ipchub_flush(ipchub *h, int timeout_ms)
+{
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	return run_until(h, deadline_in(timeout_ms), c_out_empty);
+}
+
+int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
+		   int timeout_ms, ipchub_msg **reply)
+{
+	struct frame_hdr f;
+	ipchub_msg *m = NULL;
+	size_t tolen;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	if (timeout_ms <= 0)
+		return IPCHUB_E_INVALID;
+	if ((unsigned)timeout_ms > IPCHUB_MAX_TIMEOUT_MS)
+		timeout_ms = (int)IPCHUB_MAX_TIMEOUT_MS;
+	rc = check_name(to, &tolen);
+	if (rc)
+		return rc;
+	rc = check_body(h, body, len);
+	if (rc)
+		return rc;
+	rc = wait_room(h);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_REQUEST);
+	f.id = sess_next_id(&h->s);
+	f.timeout = (uint32_t)timeout_ms;
+	f.has |= FH(WK_ID) | FH(WK_TIMEOUT);
+	frame_set_str(&f, WK_TO, to, tolen);
+	rc = call(h, &f, body, len, WAIT_REPLY,
+		  deadline_in(timeout_ms + IPCHUB_CLIENT_REQUEST_GRACE_MS), &m, NULL);
+	if (m) {
+		/* An answer arrived: a reply (maybe an error reply) or the
+		 * broker's ERROR; both are handed out. */
+		if (reply)
+			*reply = m;
+		else
+			ipchub_msg_free(m);
+		return rc;
+	}
+	if ((rc == IPCHUB_E_TIMEOUT || rc == IPCHUB_E_INTERRUPTED) &&
+	    !dead(h)) {
+		/* We gave up first: free the broker's pending entry. The
+		 * answer to the CANCEL is dropped by on_error(). */
+		struct frame_hdr c;
+
+		frame_init(&c, WIRE_CANCEL);
+		c.id = f.id;
+		c.has |= FH(WK_ID);
+		if (sess_queue_frame(&h->s, &c, NULL, 0) == IPCHUB_OK)
+			(void)do_write(h);
+	}
+	return rc;
+}
+
+static int reply_common(ipchub *h, const ipchub_msg *req, int code,
+			const char *text, const void *body, size_t len)
+{
+	struct frame_hdr f;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	if (!req || req->kind != IPCHUB_KIND_REQUEST)
+		return IPCHUB_E_INVALID;
+	rc = check_body(h, body, len);
+	if (rc)
+		return rc;
+	rc = wait_room(h);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_REPLY);
+	f.id = req->id;
+	f.to_id = req->from_id;
+	f.has |= FH(WK_ID) | FH(WK_TO_ID);
+	if (code) {
+		f.code = (uint32_t)code;
+		f.has |= FH(WK_CODE);
+	}
+	if (text) {
+		size_t n = strnlen(text, IPCHUB_MAX_ERRMSG + 1);
+
+		if (n > IPCHUB_MAX_ERRMSG) {
+			/* Cut at a UTF-8 character boundary. */
+			n = IPCHUB_MAX_ERRMSG;
+			while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+				n--;
+		}
+		frame_set_str(&f, WK_MSG, text, n);
+	}
+	rc = sess_queue_frame(&h->s, &f, body, len);
+	if (rc)
+		return rc;
+	return maybe_flush(h);
+}
+
+int ipchub_reply(ipchub *h, const ipchub_msg *req, const void *body,
+		 size_t len)
+{
+	return reply_common(h, req, 0, NULL, body, len);
+}
+
+int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
+		       const char *message)
+{
+	if (code <= 0 || code >= IPCHUB_E_IO)
+		return IPCHUB_E_INVALID;
+	return reply_common(h, req, code, message, NULL, 0);
+}
+
+int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
+{
+	int rc;
+
+	if (!h || !out)
+		return IPCHUB_E_INVALID;
+	if (!h->qhead) {
+		if (dead(h))
+			return h->s.dead;
+		rc = run_until(h, deadline_in(timeout_ms), c_have_msg);
+		if (!h->qhead)
+			return rc;
+	} else if (!dead(h)) {
+		/* Replies to earlier requests should not wait for the
+		 * queue to drain: push them out without blocking. */
+		(void)do_write(h);
+	}
+	*out = q_pop(h);
+	return IPCHUB_OK;
+}

@@ -1,0 +1,142 @@
+/*
+ * msg.c - message objects handed to the application, and their accessors.
+ *
+ * Model: a message is immutable once built and owns everything it points
+ * to (one allocation: struct, strings, body copy; see msg.h). Accessors
+ * return pointers that borrow from it. The body bytes were validated as
+ * exactly one msgpack value before the message was built (the session
+ * checks every broker frame), but ipchub_msg_unpack() validates again with
+ * the bounded reader before msgpack-c sees the bytes: msgpack-c allocates
+ * from the counts the data declares, and the validator has proved every
+ * count is backed by bytes and the nesting within msgpack-c's 32 levels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipchub.h"
+#include "limits.h"
+#include "mpr.h"
+#include "msg.h"
+
+static char *put_str(char **cursor, const char *s, size_t len)
+{
+	char *dst = *cursor;
+
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	*cursor += len + 1;
+	return dst;
+}
+
+int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
+		   ipchub_msg **out)
+{
+	bool has_from = h->has & FH(WK_FROM);
+	bool has_to = h->has & FH(WK_TO);
+	bool has_msg = h->has & FH(WK_MSG);
+	size_t size = sizeof(struct ipchub_msg);
+	struct ipchub_msg *m;
+	char *cursor;
+
+	/* All string lengths are bounded by the header limits (< 2 KiB in
+	 * total) and len by max_frame, so this sum cannot overflow. */
+	if (has_from)
+		size += (size_t)h->from_len + 1;
+	if (has_to)
+		size += (size_t)h->to_len + 1;
+	if (has_msg)
+		size += (size_t)h->msg_len + 1;
+	size += len;
+
+	m = malloc(size);
+	if (!m)
+		return IPCHUB_E_NOMEM;
+	memset(m, 0, sizeof(*m));
+	m->kind = h->kind;
+	m->id = h->id;
+	m->from_id = h->from_id;
+	m->timeout = (h->has & FH(WK_TIMEOUT)) ? h->timeout : 0;
+	m->code = (h->has & FH(WK_CODE)) ? (int)h->code : 0;
+	m->ref = (h->has & FH(WK_REF)) ? h->ref : 0;
+	m->size = size;
+
+	cursor = (char *)(m + 1);
+	if (has_from)
+		m->from = put_str(&cursor, h->from, h->from_len);
+	if (has_to)
+		m->to = put_str(&cursor, h->to, h->to_len);
+	if (has_msg)
+		m->errtext = put_str(&cursor, h->msg, h->msg_len);
+	if (len > 0) {
+		memcpy(cursor, body, len);
+		m->body = (const uint8_t *)cursor;
+		m->body_len = len;
+	}
+	*out = m;
+	return IPCHUB_OK;
+}
+
+int ipchub_msg_kind(const ipchub_msg *m) { return m->kind; }
+
+uint64_t ipchub_msg_id(const ipchub_msg *m) { return m->id; }
+
+const char *ipchub_msg_from(const ipchub_msg *m) { return m->from; }
+
+uint64_t ipchub_msg_from_id(const ipchub_msg *m) { return m->from_id; }
+
+const char *ipchub_msg_to(const ipchub_msg *m) { return m->to; }
+
+const void *ipchub_msg_body(const ipchub_msg *m, size_t *len)
+{
+	if (len)
+		*len = m->body_len;
+	return m->body;
+}
+
+int ipchub_msg_error(const ipchub_msg *m) { return m->code; }
+
+const char *ipchub_msg_error_text(const ipchub_msg *m)
+{
+	if (m->errtext)
+		return m->errtext;
+	return m->code ? ipchub_strerror(m->code) : NULL;
+}
+
+uint32_t ipchub_msg_timeout(const ipchub_msg *m) { return m->timeout; }
+
+void ipchub_msg_free(ipchub_msg *m) { free(m); }
+
+int ipchub_body_check(const void *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return IPCHUB_E_BAD_BODY;
+	if (mpr_validate(buf, len, IPCHUB_MAX_BODY_DEPTH) != MPR_OK)
+		return IPCHUB_E_BAD_BODY;
+	return IPCHUB_OK;
+}
+
+int ipchub_body_unpack(const void *buf, size_t len, msgpack_unpacked *out)
+{
+	size_t off = 0;
+
+	if (!out)
+		return IPCHUB_E_INVALID;
+	if (ipchub_body_check(buf, len) != IPCHUB_OK)
+		return IPCHUB_E_BAD_BODY;
+	switch (msgpack_unpack_next(out, buf, len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		return off == len ? IPCHUB_OK : IPCHUB_E_BAD_BODY;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		return IPCHUB_E_NOMEM;
+	default:
+		/* Unreachable after validation; refuse rather than trust. */
+		return IPCHUB_E_BAD_BODY;
+	}
+}
+
+int ipchub_msg_unpack(const ipchub_msg *m, msgpack_unpacked *out)
+{
+	if (!m)
+		return IPCHUB_E_INVALID;
+	return ipchub_body_unpack(m->body, m->body_len, out);
+}

@@ -1,0 +1,46 @@
+/*
+ * msg.h - the message object behind the public `ipchub_msg` (internal).
+ *
+ * A message is one heap block: the struct, then its strings (from, to,
+ * error text, each NUL-terminated) and a copy of the body, so freeing it is
+ * one free() and it does not borrow from any frame buffer. It is built from
+ * a decoded broker frame (SEND, REQUEST, REPLY or ERROR) whose header the
+ * frame codec has already validated. `next` links queued messages inside a
+ * handle's inbound FIFO; it is NULL for a message owned by the application.
+ */
+#ifndef IPCHUB_CLIENT_MSG_H
+#define IPCHUB_CLIENT_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "ipchub.h"
+
+/* Kind given to asynchronous errors (the wire kind of ERROR). */
+#define MSG_KIND_ERROR WIRE_ERROR
+
+struct ipchub_msg {
+	struct ipchub_msg *next; /* FIFO link, owned by the queue */
+	int kind;                /* IPCHUB_KIND_* or MSG_KIND_ERROR */
+	int code;                /* error code, 0 when not an error */
+	uint64_t id;
+	uint64_t from_id;
+	uint32_t timeout;
+	uint32_t ref;            /* ERROR: kind of the frame it answers, 0 if unknown */
+	const char *from;        /* NULL when absent; points into the block */
+	const char *to;          /* NULL when absent */
+	const char *errtext;     /* NULL when absent */
+	const uint8_t *body;     /* NULL when the frame had no body */
+	size_t body_len;
+	size_t size;             /* bytes of the whole block, for queue accounting */
+};
+
+/* Build a message from a validated header of kind SEND, REQUEST, REPLY or
+ * ERROR and its body bytes (body may be NULL when len is 0: no body).
+ * Returns IPCHUB_OK with a new message in *out (caller owns it), or
+ * IPCHUB_E_NOMEM (*out untouched). */
+int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
+		   ipchub_msg **out);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * sess.c - client protocol state machine (no I/O); see sess.h.
+ *
+ * Model: two byte buffers with a consumed-prefix offset (off) and a fill
+ * mark (len); bytes in [off, len) are live. Appending compacts first when
+ * the dead prefix is in the way, so each buffer is one contiguous region
+ * and the msgpack reader walks a complete frame in place, with no copy.
+ * Invariants: off <= len <= cap; a frame is removed from the inbound
+ * buffer only after its event has been produced (an allocation failure
+ * leaves it in place for a retry); once state is SESS_DEAD, `dead` holds
+ * the fatal code and no further frame is decoded or queued.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+#include "mpr.h"
+#include "msg.h"
+#include "sess.h"
+
+/* After a large frame, an empty inbound buffer bigger than this is freed
+ * rather than kept, so one big message does not pin memory forever. */
+#define SESS_IN_KEEP (4u * SESS_READ_CHUNK)
+
+void sess_init(struct sess *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->state = SESS_NEW;
+	s->next_id = 1;
+	s->max_frame = IPCHUB_MAX_HEADER;
+}
+
+void sess_destroy(struct sess *s)
+{
+	if (!s)
+		return;
+	free(s->in.data);
+	free(s->out.data);
+	s->in = (struct sess_buf){0};
+	s->out = (struct sess_buf){0};
+}
+
+void sess_kill(struct sess *s, int code)
+{
+	if (s->state == SESS_DEAD)
+		return;
+	s->state = SESS_DEAD;
+	s->dead = code ? code : IPCHUB_E_CLOSED;
+}
+
+uint64_t sess_next_id(struct sess *s) { return s->next_id++; }
+
+/* Make room for n more bytes after len. Returns 0 or IPCHUB_E_NOMEM (the
+ * buffer is unchanged then, apart from a possible compaction). */
+static int buf_reserve(struct sess_buf *b, size_t n)
+{
+	size_t live = b->len - b->off;
+	size_t want, ncap;
+	uint8_t *p;
+
+	if (b->cap - b->len >= n)
+		return 0;
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, live);
+		b->off = 0;
+		b->len = live;
+		if (b->cap - b->len >= n)
+			return 0;
+	}
+	if (n > SIZE_MAX / 2 - live)
+		return IPCHUB_E_NOMEM;
+	want = live + n;
+	ncap = b->cap ? b->cap : 4096;
+	while (ncap < want)
+		ncap *= 2;
+	p = realloc(b->data, ncap);
+	if (!p)
+		return IPCHUB_E_NOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Largest frame the broker may send us in the current state. */
+static uint32_t in_limit(const struct sess *s)
+{
+	return s->state == SESS_READY ? s->max_frame : IPCHUB_MAX_HEADER;
+}
+
+/* Largest frame we may send in the current state. */
+static uint32_t out_limit(const struct sess *s)
+{
+	return s->state == SESS_READY ? s->max_frame : IPCHUB_MAX_PREAUTH_FRAME;
+}
+
+static int fail(struct sess *s, int code)
+{
+	sess_kill(s, code);
+	return s->dead;
+}
+
+int sess_queue_frame(struct sess *s, const struct frame_hdr *h,
+		     const void *body, size_t len)
+{
+	uint8_t head[FRAME_ENC_MAX];
+	size_t n;
+
+	if (s->state == SESS_DEAD)
+		return s->dead;
+	if (s->state == SESS_NEW && h->kind != WIRE_HELLO)
+		return IPCHUB_E_PROTOCOL;
+	if (len > out_limit(s)) /* also keeps frame_encode's sum in range */
+		return IPCHUB_E_TOO_LARGE;
+	n = frame_encode(h, len, head, sizeof(head));
+	if ((uint64_t)(n - IPCHUB_LEN_PREFIX) + len > out_limit(s))
+		return IPCHUB_E_TOO_LARGE;
+	if (buf_reserve(&s->out, n + len))
+		return IPCHUB_E_NOMEM;
+	memcpy(s->out.data + s->out.len, head, n);
+	if (len > 0)
+		memcpy(s->out.data + s->out.len + n, body, len);
+	s->out.len += n + len;
+	return IPCHUB_OK;
+}
+
+int sess_queue_hello(struct sess *s, const char *agent)
+{
+	struct frame_hdr h;
+	int rc;
+
+	if (s->state == SESS_DEAD)
+		return s->dead;
+	if (s->state != SESS_NEW)
+		return IPCHUB_E_PROTOCOL;
+	frame_init(&h, WIRE_HELLO);
+	h.ver = IPCHUB_PROTO_VERSION_MAX;
+	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
+	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
+	if (agent && *agent)
+		frame_set_str(&h, WK_AGENT, agent,
+			      strnlen(agent, IPCHUB_MAX_AGENT));
+	rc = sess_queue_frame(s, &h, NULL, 0);
+	if (rc == IPCHUB_OK)
+		s->state = SESS_HELLO_SENT;
+	return rc;
+}
+
+const uint8_t *sess_out_data(const struct sess *s, size_t *len)
+{
+	*len = s->out.len - s->out.off;
+	return s->out.data + s->out.off;
+}
+
+void sess_out_consume(struct sess *s, size_t n)
+{
+	s->out.off += n;
+	if (s->out.off >= s->out.len)
+		s->out.off = s->out.len = 0;
+}
+
+/* Check the length prefix of the buffered frame, if it is complete.
+ * Returns 0 or the fatal code; *total receives prefix + length (0 when
+ * fewer than 4 bytes are buffered). */
+static int in_check_len(struct sess *s, size_t *total)
+{
+	size_t live = s->in.len - s->in.off;
+	uint32_t flen;
+	int rc;
+
+	*total = 0;
+	if (live < IPCHUB_LEN_PREFIX)
+		return 0;
+	flen = frame_get_len(s->in.data + s->in.off);
+	rc = frame_len_check(flen, in_limit(s));
+	if (rc != WIRE_E_OK)
+		return fail(s, rc);
+	*total = (size_t)IPCHUB_LEN_PREFIX + flen;
+	return 0;
+}
+
+int sess_in_space(struct sess *s, uint8_t **ptr, size_t *cap)
+{
+	size_t live, total, want = SESS_READ_CHUNK;
+	int rc;
+
+	if (s->state == SESS_DEAD)
+		return s->dead;
+	live = s->in.len - s->in.off;
+	if (live == 0 && s->in.cap > SESS_IN_KEEP) {
+		free(s->in.data);
+		s->in = (struct sess_buf){0};
+	}
+	rc = in_check_len(s, &total);
+	if (rc)
+		return rc;
+	/* Room for the rest of a large partial frame in one go. */
+	if (total > live && total - live > want)
+		want = total - live;
+	if (buf_reserve(&s->in, want))
+		return IPCHUB_E_NOMEM;
+	*ptr = s->in.data + s->in.len;
+	*cap = s->in.cap - s->in.len;
+	return IPCHUB_OK;
+}
+
+void sess_in_commit(struct sess *s, size_t n) { s->in.len += n; }
+
+int sess_feed(struct sess *s, const void *bytes, size_t n)
+{
+	const uint8_t *p = bytes;
+
+	while (n > 0) {
+		uint8_t *dst;
+		size_t cap;
+		int rc = sess_in_space(s, &dst, &cap);
+
+		if (rc)
+			return rc;
+		if (cap > n)
+			cap = n;
+		memcpy(dst, p, cap);
+		sess_in_commit(s, cap);
+		p += cap;
+		n -= cap;
+	}
+	return IPCHUB_OK;
+}
+
+static int on_welcome(struct sess *s, const struct frame_hdr *h)
+{
+	if (h->ver < IPCHUB_PROTO_VERSION_MIN ||
+	    h->ver > IPCHUB_PROTO_VERSION_MAX)
+		return fail(s, IPCHUB_E_PROTOCOL);
+	if (h->max_frame < IPCHUB_MAX_FRAME_MIN ||
+	    h->max_frame > IPCHUB_MAX_FRAME_MAX)
+		return fail(s, IPCHUB_E_BAD_FRAME);
+	s->ver = h->ver;
+	s->max_frame = h->max_frame;
+	s->conn = h->conn;
+	memcpy(s->broker, h->broker, h->broker_len);
+	s->broker[h->broker_len] = '\0';
+	s->state = SESS_READY;
+	return 0;
+}
+
+int sess_next_event(struct sess *s, struct sess_event *ev)
+{
+	struct frame_hdr *h = &s->hdr;
+	struct sess_event e = {0};
+	struct iovec iov;
+	struct mpr r;
+	const uint8_t *frame, *body = NULL;
+	size_t live, total, body_len = 0;
+	bool has_body = false;
+	int rc;
+
+	if (s->state == SESS_DEAD)
+		return s->dead;
+	rc = in_check_len(s, &total);
+	if (rc)
+		return rc;
+	live = s->in.len - s->in.off;
+	if (total == 0 || live < total) {
+		ev->type = SESS_EV_NONE;
+		return IPCHUB_OK;
+	}
+
+	frame = s->in.data + s->in.off + IPCHUB_LEN_PREFIX;
+	mpr_init_buf(&r, &iov, frame, total - IPCHUB_LEN_PREFIX);
+	if (frame_decode(&r, FRAME_B2C, h, &has_body, NULL) != WIRE_E_OK)
+		return fail(s, IPCHUB_E_BAD_FRAME);
+	if (has_body) {
+		body_len = (size_t)mpr_left(&r);
+		body = frame + (total - IPCHUB_LEN_PREFIX - body_len);
+		if (frame_body_check(&r, NULL) != WIRE_E_OK)
+			return fail(s, IPCHUB_E_BAD_FRAME);
+	}
+
+	/* Before WELCOME the broker may only finish or refuse the handshake. */
+	if (s->state != SESS_READY && h->kind != WIRE_WELCOME &&
+	    h->kind != WIRE_ERROR && h->kind != WIRE_BYE)
+		return fail(s, IPCHUB_E_PROTOCOL);
+
+	switch (h->kind) {
+	case WIRE_WELCOME:
+		if (s->state != SESS_HELLO_SENT)
+			return fail(s, IPCHUB_E_PROTOCOL);
+		rc = on_welcome(s, h);
+		if (rc)
+			return rc;
+		e.type = SESS_EV_WELCOME;
+		break;
+	case WIRE_OK:
+		e.type = SESS_EV_OK;
+		e.id = h->id;
+		break;
+	case WIRE_PONG:
+		e.type = SESS_EV_PONG;
+		e.id = h->id;
+		break;
+	case WIRE_ERROR:
+		/* Code 0 in an ERROR is meaningless; treat it as malformed
+		 * so that "error" always means a non-zero code above. */
+		if (h->code == 0)
+			return fail(s, IPCHUB_E_BAD_FRAME);
+		rc = msg_from_frame(h, NULL, 0, &e.msg);
+		if (rc)
+			return rc;
+		e.type = SESS_EV_ERROR;
+		e.id = h->id;
+		e.code = (int)h->code;
+		e.ref = (h->has & FH(WK_REF)) ? h->ref : 0;
+		break;
+	case WIRE_SEND:
+	case WIRE_REQUEST:
+	case WIRE_REPLY:
+		rc = msg_from_frame(h, body, body_len, &e.msg);
+		if (rc)
+			return rc;
+		e.type = SESS_EV_MSG;
+		e.id = h->id;
+		e.code = e.msg->code;
+		break;
+	case WIRE_BYE:
+		e.type = SESS_EV_BYE;
+		e.code = (h->has & FH(WK_CODE)) ? (int)h->code : 0;
+		e.text = (h->has & FH(WK_MSG)) ? h->msg : NULL;
+		break;
+	default:
+		/* frame_decode admits only broker-to-client kinds. */
+		return fail(s, IPCHUB_E_BAD_FRAME);
+	}
+
+	s->in.off += total;
+	if (s->in.off == s->in.len)
+		s->in.off = s->in.len = 0;
+	if (e.type == SESS_EV_BYE)
+		sess_kill(s, e.code ? e.code : IPCHUB_E_CLOSED);
+	*ev = e;
+	return IPCHUB_OK;
+}
