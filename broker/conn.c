@@ -1,0 +1,532 @@
+/*
+ * conn.c - see conn.h for the model. Invariants kept here:
+ * - rd_ev is added iff the state is AWAIT_HELLO or READY and the
+ *   connection is neither parked nor self-blocked (conn_update_read);
+ * - wr_ev is added iff output remains after a write attempt;
+ * - a conn on another conn's blocked list has blocked_on pointing at it,
+ *   and both are cleared together (park, wake, detach);
+ * - after detach, no broker table refers to the conn.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "dispatch.h"
+#include "log.h"
+
+#ifndef EVBUFFER_IOVEC_IS_NATIVE_
+#error "libevent's evbuffer_iovec must be struct iovec (mpr reads iovecs)"
+#endif
+
+static void conn_process(struct conn *c);
+
+static void conn_update_read(struct conn *c)
+{
+	bool want = (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY) &&
+		    !c->blocked_on && !c->self_blocked;
+
+	if (want && !c->reading) {
+		event_add(c->rd_ev, NULL);
+		c->reading = true;
+	} else if (!want && c->reading) {
+		event_del(c->rd_ev);
+		c->reading = false;
+	}
+}
+
+const char *conn_primary(const struct conn *c, size_t *len)
+{
+	return names_primary(&c->names, len);
+}
+
+const char *conn_desc(const struct conn *c, char *buf, size_t cap)
+{
+	size_t nlen;
+	const char *name = conn_primary(c, &nlen);
+
+	if (!name && c->gone_name[0]) {
+		name = c->gone_name;
+		nlen = strlen(name);
+	}
+	snprintf(buf, cap, "conn %llu (pid %ld uid %lu name %.*s)",
+		 (unsigned long long)c->id, (long)c->cred.pid,
+		 (unsigned long)c->cred.uid, name ? (int)nlen : 1,
+		 name ? name : "-");
+	return buf;
+}
+
+bool conn_over_hwm(const struct conn *c)
+{
+	return evbuffer_get_length(c->out) > c->b->conf.queue_hwm;
+}
+
+/* Remove c from names, pending requests, the registry and backpressure
+ * lists. Requesters waiting on c get PEER_GONE now. */
+static void conn_detach(struct conn *c)
+{
+	struct broker *b = c->b;
+	struct pending *p;
+	size_t nlen;
+	const char *name;
+
+	if (c->detached)
+		return;
+	c->detached = true;
+	name = conn_primary(c, &nlen);
+	if (name) {
+		memcpy(c->gone_name, name, nlen);
+		c->gone_name[nlen] = '\0';
+	}
+	broker_conn_unregister(b, c);
+	names_release_all(&b->names, &c->names);
+	while ((p = pending_list_first(&c->req_pending)))
+		pending_remove(&b->pending, p);
+	while ((p = pending_list_first(&c->resp_pending))) {
+		struct conn *a = p->requester;
+		uint64_t id = p->id;
+
+		pending_remove(&b->pending, p);
+		if (!b->stopping)
+			conn_send_error(a, id, WIRE_E_PEER_GONE, WIRE_REQUEST,
+					NULL, 0, NULL, 0,
+					"the responder disconnected");
+	}
+	conn_wake_blocked(c);
+	if (c->blocked_on) {
+		TAILQ_REMOVE(&c->blocked_on->blocked, c, blocked_link);
+		c->blocked_on = NULL;
+	}
+}
+
+void conn_kill(struct conn *c, const char *reason)
+{
+	struct broker *b = c->b;
+	char d[384];
+
+	if (c->state == CONN_DEAD)
+		return;
+	if (!c->close_reason)
+		c->close_reason = reason ? reason : "closed";
+	conn_detach(c);
+	c->state = CONN_DEAD;
+	event_del(c->rd_ev);
+	event_del(c->wr_ev);
+	event_del(c->resume_ev);
+	event_del(c->timer_ev);
+	c->reading = c->writing = false;
+	if (c->in_flush) {
+		TAILQ_REMOVE(&b->flush, c, flush_link);
+		c->in_flush = false;
+	}
+	log_info(&b->log,
+		 "%s closed: %s (in %llu frames/%llu B, out %llu frames/%llu B)",
+		 conn_desc(c, d, sizeof(d)), c->close_reason,
+		 (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
+		 (unsigned long long)c->msgs_out,
+		 (unsigned long long)c->bytes_out);
+	broker_reap_later(b, c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct timeval tv = {
+		.tv_sec = CONF_CLOSE_FLUSH_MS / 1000,
+		.tv_usec = (CONF_CLOSE_FLUSH_MS % 1000) * 1000,
+	};
+
+	if (c->state >= CONN_CLOSING)
+		return;
+	c->close_reason = reason;
+	conn_detach(c);
+	c->state = CONN_CLOSING;
+	c->self_blocked = false;
+	conn_update_read(c);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	evtimer_add(c->timer_ev, &tv);
+	/* The flush pass kills the connection once its output is empty. */
+	broker_want_flush(c->b, c);
+}
+
+void conn_fail(struct conn *c, int code, int ref, uint64_t id,
+	       const char *fmt, ...)
+{
+	char msg[IPCHUB_MAX_ERRMSG + 1], d[384];
+	va_list ap;
+
+	if (c->state >= CONN_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn(&c->b->log, "%s rejected: %s: %s", conn_desc(c, d, sizeof(d)),
+		 frame_code_name(code), msg);
+	conn_send_error(c, id, code, ref, NULL, 0, NULL, 0, msg);
+	conn_close(c, frame_code_name(code));
+}
+
+static void queue_bytes(struct conn *c, const void *buf, size_t n)
+{
+	evbuffer_add(c->out, buf, n);
+	c->msgs_out++;
+	broker_want_flush(c->b, c);
+}
+
+void conn_send_hdr(struct conn *c, const struct frame_hdr *h)
+{
+	uint8_t buf[FRAME_ENC_MAX];
+	size_t n;
+
+	if (c->state == CONN_DEAD)
+		return;
+	n = frame_encode(h, 0, buf, sizeof(buf));
+	queue_bytes(c, buf, n);
+}
+
+void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
+		     const char *to, size_t to_len, const char *name,
+		     size_t name_len, const char *msg)
+{
+	struct frame_hdr e;
+
+	if (c->state == CONN_DEAD)
+		return;
+	frame_init(&e, WIRE_ERROR);
+	e.id = id;
+	e.code = (uint32_t)code;
+	e.has |= FH(WK_ID) | FH(WK_CODE);
+	if (ref) {
+		e.ref = (uint32_t)ref;
+		e.has |= FH(WK_REF);
+	}
+	if (!msg)
+		msg = frame_code_text(code);
+	frame_set_str(&e, WK_MSG, msg, strlen(msg));
+	if (to && to_len)
+		frame_set_str(&e, WK_TO, to, to_len);
+	if (name && name_len)
+		frame_set_str(&e, WK_NAME, name, name_len);
+	conn_send_hdr(c, &e);
+}
+
+void conn_forward(struct conn *sender, struct conn_frame *f,
+		  const struct frame_hdr *h, struct conn *dst)
+{
+	uint8_t buf[FRAME_ENC_MAX];
+	size_t n;
+
+	f->consumed = true;
+	if (dst->state == CONN_DEAD) {
+		evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
+		return;
+	}
+	n = frame_encode(h, f->body_len, buf, sizeof(buf));
+	evbuffer_add(dst->out, buf, n);
+	evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->hdr_len);
+	/* Moves whole chains; only a chain shared with other frames is
+	 * copied (that is a small frame). */
+	if (f->body_len)
+		evbuffer_remove_buffer(sender->in, dst->out, f->body_len);
+	dst->msgs_out++;
+	broker_want_flush(sender->b, dst);
+}
+
+void conn_park(struct conn *sender, struct conn *receiver, struct conn_frame *f)
+{
+	f->parked = true;
+	if (!sender->head_parked_ms)
+		sender->head_parked_ms = broker_now_ms(sender->b) | 1;
+	if (receiver == sender) {
+		sender->self_blocked = true;
+		return;
+	}
+	sender->blocked_on = receiver;
+	TAILQ_INSERT_TAIL(&receiver->blocked, sender, blocked_link);
+}
+
+void conn_wake_blocked(struct conn *c)
+{
+	struct conn *s;
+
+	while ((s = TAILQ_FIRST(&c->blocked))) {
+		TAILQ_REMOVE(&c->blocked, s, blocked_link);
+		s->blocked_on = NULL;
+		event_active(s->resume_ev, EV_TIMEOUT, 0);
+	}
+}
+
+void conn_flush(struct conn *c)
+{
+	struct broker *b = c->b;
+	size_t left;
+
+	if (c->state == CONN_DEAD)
+		return;
+	while (evbuffer_get_length(c->out) > 0) {
+		int n = evbuffer_write(c->out, c->fd);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_debug(&b->log, "conn %llu: write: %s",
+				  (unsigned long long)c->id, strerror(errno));
+			conn_kill(c, errno == EPIPE || errno == ECONNRESET
+					     ? "peer closed"
+					     : "write error");
+			return;
+		}
+		if (n == 0)
+			break;
+		c->bytes_out += (uint64_t)n;
+	}
+	left = evbuffer_get_length(c->out);
+	if (left && !c->writing) {
+		event_add(c->wr_ev, NULL);
+		c->writing = true;
+	} else if (!left && c->writing) {
+		event_del(c->wr_ev);
+		c->writing = false;
+	}
+	if (left <= b->conf.queue_hwm / IPCHUB_QUEUE_LWM_DIV) {
+		if (c->self_blocked && c->state == CONN_READY) {
+			c->self_blocked = false;
+			event_active(c->resume_ev, EV_TIMEOUT, 0);
+		}
+		conn_wake_blocked(c);
+	}
+	if (c->state == CONN_CLOSING && !left)
+		conn_kill(c, NULL);
+}
+
+/* Decode and dispatch the complete frame of len bytes at the head of the
+ * input. Returns true if the loop may continue with the next frame. */
+static bool conn_handle_frame(struct conn *c, uint32_t len)
+{
+	struct broker *b = c->b;
+	struct evbuffer_ptr pos;
+	struct conn_frame f;
+	struct mpr r;
+	const char *why = NULL;
+	bool has_body = false;
+	int n, rc;
+
+	evbuffer_ptr_set(c->in, &pos, IPCHUB_LEN_PREFIX, EVBUFFER_PTR_SET);
+	n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
+	if (n > b->iov_cap) {
+		if (broker_iov_reserve(b, n) < 0) {
+			conn_fail(c, WIRE_E_INTERNAL, 0, 0, "out of memory");
+			return false;
+		}
+		n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
+	}
+	mpr_init(&r, b->iov, (size_t)n, len);
+	rc = frame_decode(&r, FRAME_C2B, &f.h, &has_body, &why);
+	if (rc != WIRE_E_OK) {
+		conn_fail(c, rc, 0, 0, "malformed frame: %s",
+			  why ? why : "bad header");
+		return false;
+	}
+	f.len = len;
+	f.body_len = (uint32_t)mpr_left(&r);
+	f.hdr_len = len - f.body_len;
+	f.consumed = f.parked = false;
+	c->msgs_in++;
+	c->bytes_in += IPCHUB_LEN_PREFIX + (uint64_t)len;
+	if (has_body && !c->head_checked) {
+		rc = frame_body_check(&r, &why);
+		if (rc != WIRE_E_OK) {
+			char d[384];
+
+			log_debug(&b->log, "%s: BAD_BODY in %s id %llu: %s",
+				  conn_desc(c, d, sizeof(d)),
+				  frame_kind_name(f.h.kind),
+				  (unsigned long long)f.h.id, why ? why : "");
+			conn_send_error(c, f.h.id, WIRE_E_BAD_BODY, f.h.kind,
+					(f.h.has & FH(WK_TO)) ? f.h.to : NULL,
+					f.h.to_len, NULL, 0, why);
+			evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
+			return true;
+		}
+		c->head_checked = true;
+	}
+	dispatch_frame(c, &f);
+	if (f.parked) {
+		/* Counted again when the frame is retried. */
+		c->msgs_in--;
+		c->bytes_in -= IPCHUB_LEN_PREFIX + (uint64_t)len;
+		return false;
+	}
+	c->head_checked = false;
+	c->head_parked_ms = 0;
+	if (!f.consumed && c->state <= CONN_READY)
+		evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
+	return c->state <= CONN_READY;
+}
+
+static void conn_process(struct conn *c)
+{
+	struct broker *b = c->b;
+
+	while (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY) {
+		uint8_t pfx[IPCHUB_LEN_PREFIX];
+		size_t avail;
+		uint32_t len, max;
+		int rc;
+
+		if (c->blocked_on || c->self_blocked)
+			break;
+		if (conn_over_hwm(c)) {
+			/* Answers to c pile up: stop taking its frames until
+			 * it reads them (PROTOCOL.md section 8). */
+			c->self_blocked = true;
+			break;
+		}
+		avail = evbuffer_get_length(c->in);
+		if (avail < IPCHUB_LEN_PREFIX)
+			break;
+		evbuffer_copyout(c->in, pfx, sizeof(pfx));
+		len = frame_get_len(pfx);
+		max = c->state == CONN_READY ? b->conf.max_frame
+					     : IPCHUB_MAX_PREAUTH_FRAME;
+		rc = frame_len_check(len, max);
+		if (rc != WIRE_E_OK) {
+			conn_fail(c, rc, 0, 0,
+				  "frame length %lu (allowed %u..%lu)",
+				  (unsigned long)len, IPCHUB_MIN_FRAME,
+				  (unsigned long)max);
+			break;
+		}
+		if (avail - IPCHUB_LEN_PREFIX < len)
+			break;
+		if (!conn_handle_frame(c, len))
+			break;
+	}
+	conn_update_read(c);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	int n;
+
+	(void)fd;
+	(void)what;
+	n = evbuffer_read(c->in, c->fd, IPCHUB_READ_CHUNK);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		log_debug(&c->b->log, "conn %llu: read: %s",
+			  (unsigned long long)c->id, strerror(errno));
+		conn_kill(c, errno == ECONNRESET ? "peer reset" : "read error");
+		return;
+	}
+	if (n == 0) {
+		conn_close(c, evbuffer_get_length(c->in)
+				      ? "peer closed mid-frame"
+				      : "peer closed");
+		return;
+	}
+	conn_process(c);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush(arg);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY)
+		conn_process(c);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char d[384];
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_AWAIT_HELLO) {
+		log_info(&c->b->log, "%s rejected: no HELLO within %u ms",
+			 conn_desc(c, d, sizeof(d)),
+			 c->b->conf.handshake_timeout_ms);
+		conn_kill(c, "handshake timeout");
+	} else if (c->state == CONN_CLOSING) {
+		log_debug(&c->b->log, "%s: %zu bytes not taken before close",
+			  conn_desc(c, d, sizeof(d)),
+			  evbuffer_get_length(c->out));
+		conn_kill(c, NULL);
+	}
+}
+
+struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
+		      uint64_t id)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct timeval tv;
+
+	if (!c)
+		return NULL;
+	c->b = b;
+	c->id = id;
+	c->fd = fd;
+	c->cred = *cred;
+	c->state = CONN_AWAIT_HELLO;
+	pending_list_init(&c->req_pending);
+	pending_list_init(&c->resp_pending);
+	TAILQ_INIT(&c->blocked);
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->rd_ev = event_new(b->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+	c->wr_ev = event_new(b->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+	c->resume_ev = event_new(b->base, -1, 0, resume_cb, c);
+	c->timer_ev = evtimer_new(b->base, timer_cb, c);
+	if (!c->in || !c->out || !c->rd_ev || !c->wr_ev || !c->resume_ev ||
+	    !c->timer_ev) {
+		c->fd = -1; /* the caller keeps the fd on failure */
+		conn_free(c);
+		return NULL;
+	}
+	c->connected_ms = broker_now_ms(b);
+	tv.tv_sec = b->conf.handshake_timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(b->conf.handshake_timeout_ms % 1000) * 1000;
+	evtimer_add(c->timer_ev, &tv);
+	conn_update_read(c);
+	return c;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	if (c->rd_ev)
+		event_free(c->rd_ev);
+	if (c->wr_ev)
+		event_free(c->wr_ev);
+	if (c->resume_ev)
+		event_free(c->resume_ev);
+	if (c->timer_ev)
+		event_free(c->timer_ev);
+	if (c->in)
+		evbuffer_free(c->in);
+	if (c->out)
+		evbuffer_free(c->out);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->names.v);
+	free(c);
+}

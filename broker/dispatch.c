@@ -1,0 +1,153 @@
+/*
+ * dispatch.c - see dispatch.h. Non-fatal failures are logged at debug
+ * only (they can happen once per message); fatal ones go through
+ * conn_fail(), which logs a warning naming the peer.
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "route.h"
+#include "svc.h"
+
+static void reply_ok(struct conn *c, uint64_t id)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, WIRE_OK);
+	h.id = id;
+	h.has |= FH(WK_ID);
+	conn_send_hdr(c, &h);
+}
+
+static void on_hello(struct conn *c, const struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	const struct frame_hdr *h = &f->h;
+	uint32_t lo = h->ver_min > IPCHUB_PROTO_VERSION_MIN ? h->ver_min
+							    : IPCHUB_PROTO_VERSION_MIN;
+	uint32_t hi = h->ver < IPCHUB_PROTO_VERSION_MAX ? h->ver
+							: IPCHUB_PROTO_VERSION_MAX;
+	struct frame_hdr w;
+	char d[384];
+
+	if (lo > hi) {
+		conn_fail(c, WIRE_E_UNSUPPORTED_VERSION, WIRE_HELLO, 0,
+			  "client speaks versions %u..%u; this broker speaks %u..%u",
+			  h->ver_min, h->ver, IPCHUB_PROTO_VERSION_MIN,
+			  IPCHUB_PROTO_VERSION_MAX);
+		return;
+	}
+	if (h->has & FH(WK_AGENT)) {
+		memcpy(c->agent, h->agent, h->agent_len);
+		c->agent[h->agent_len] = '\0';
+	}
+	frame_init(&w, WIRE_WELCOME);
+	w.ver = hi;
+	w.conn = c->id;
+	w.max_frame = b->conf.max_frame;
+	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME);
+	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
+	conn_send_hdr(c, &w);
+	c->state = CONN_READY;
+	evtimer_del(c->timer_ev);
+	log_info(&b->log, "%s ready: protocol %u, agent \"%s\"",
+		 conn_desc(c, d, sizeof(d)), hi, c->agent);
+}
+
+static void on_register(struct conn *c, const struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	const struct frame_hdr *h = &f->h;
+	int rc = names_register(&b->names, &c->names, c, h->name, h->name_len,
+				b->conf.max_names);
+	char d[384];
+
+	if (rc == WIRE_E_OK) {
+		reply_ok(c, h->id);
+		log_debug(&b->log, "%s registered %s", conn_desc(c, d, sizeof(d)),
+			  h->name);
+		return;
+	}
+	if (rc < 0)
+		rc = WIRE_E_INTERNAL;
+	log_debug(&b->log, "%s: REGISTER %s: %s", conn_desc(c, d, sizeof(d)),
+		  h->name, frame_code_name(rc));
+	conn_send_error(c, h->id, rc, WIRE_REGISTER, NULL, 0, h->name,
+			h->name_len, NULL);
+}
+
+static void on_unregister(struct conn *c, const struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	const struct frame_hdr *h = &f->h;
+	int rc = names_unregister(&b->names, &c->names, c, h->name,
+				  h->name_len);
+	char d[384];
+
+	if (rc == WIRE_E_OK) {
+		reply_ok(c, h->id);
+		/* Senders parked on c for this name retry: the name may
+		 * now belong to someone else, or to nobody. */
+		conn_wake_blocked(c);
+		return;
+	}
+	log_debug(&b->log, "%s: UNREGISTER %s: %s", conn_desc(c, d, sizeof(d)),
+		  h->name, frame_code_name(rc));
+	conn_send_error(c, h->id, rc, WIRE_UNREGISTER, NULL, 0, h->name,
+			h->name_len, NULL);
+}
+
+void dispatch_frame(struct conn *c, struct conn_frame *f)
+{
+	int kind = f->h.kind;
+
+	if (c->state == CONN_AWAIT_HELLO) {
+		if (kind == WIRE_HELLO)
+			on_hello(c, f);
+		else
+			conn_fail(c, WIRE_E_PROTOCOL, kind, 0,
+				  "%s before HELLO", frame_kind_name(kind));
+		return;
+	}
+	switch (kind) {
+	case WIRE_HELLO:
+		conn_fail(c, WIRE_E_PROTOCOL, kind, 0, "second HELLO");
+		break;
+	case WIRE_AUTH:
+		conn_fail(c, WIRE_E_PROTOCOL, kind, 0,
+			  "AUTH without a challenge (authentication is not enabled)");
+		break;
+	case WIRE_BYE:
+		conn_close(c, "BYE from client");
+		break;
+	case WIRE_PING:
+		svc_ping(c, f);
+		break;
+	case WIRE_REGISTER:
+		on_register(c, f);
+		break;
+	case WIRE_UNREGISTER:
+		on_unregister(c, f);
+		break;
+	case WIRE_SEND:
+		route_send(c, f);
+		break;
+	case WIRE_REQUEST:
+		route_request(c, f);
+		break;
+	case WIRE_REPLY:
+		route_reply(c, f);
+		break;
+	case WIRE_CANCEL:
+		route_cancel(c, f);
+		break;
+	default:
+		conn_fail(c, WIRE_E_BAD_FRAME, kind, 0, "unexpected frame kind %s",
+			  frame_kind_name(kind));
+		break;
+	}
+}

@@ -1,0 +1,199 @@
+/*
+ * route.c - see route.h. The decoded client header is turned into the
+ * delivered header in place: client-only keys (flags, to_id) are dropped
+ * and the broker's stamps added, so no second 2 KiB header struct is built
+ * per message.
+ */
+#include "route.h"
+
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "name.h"
+#include "svc.h"
+
+static void reject(struct conn *c, const struct conn_frame *f, int code,
+		   const char *msg)
+{
+	const struct frame_hdr *h = &f->h;
+	char d[384];
+
+	log_debug(&c->b->log, "%s: %s id %llu to %s: %s",
+		  conn_desc(c, d, sizeof(d)), frame_kind_name(h->kind),
+		  (unsigned long long)h->id,
+		  (h->has & FH(WK_TO)) ? h->to : "-", frame_code_name(code));
+	conn_send_error(c, h->id, code, h->kind,
+			(h->has & FH(WK_TO)) ? h->to : NULL, h->to_len, NULL, 0,
+			msg);
+}
+
+/* Whether the frame may go to r now. If not, the sender is parked or
+ * answered QUEUE_FULL (nowait), and false is returned. */
+static bool room_for(struct conn *c, struct conn_frame *f, struct conn *r,
+		     bool nowait)
+{
+	if (!conn_over_hwm(r))
+		return true;
+	if (nowait) {
+		reject(c, f, WIRE_E_QUEUE_FULL,
+		       "the receiver's queue is full");
+		return false;
+	}
+	conn_park(c, r, f);
+	return false;
+}
+
+/* Add the broker's stamps for a frame from c. */
+static void stamp(struct conn *c, struct frame_hdr *h)
+{
+	size_t nlen;
+	const char *name = conn_primary(c, &nlen);
+
+	h->from_id = c->id;
+	h->uid = (uint32_t)c->cred.uid;
+	h->has |= FH(WK_FROM_ID) | FH(WK_UID);
+	h->has &= ~(FH(WK_FLAGS) | FH(WK_TO_ID) | FH(WK_FROM));
+	if (name)
+		frame_set_str(h, WK_FROM, name, nlen);
+}
+
+/* Common checks of SEND and REQUEST: returns the receiver, or NULL when
+ * the frame was answered (or handed to the broker's services). */
+static struct conn *destination(struct conn *c, struct conn_frame *f)
+{
+	const struct frame_hdr *h = &f->h;
+	struct conn *r;
+
+	if (name_check(h->to, h->to_len) != WIRE_E_OK) {
+		reject(c, f, WIRE_E_BAD_NAME, "malformed destination name");
+		return NULL;
+	}
+	if (name_is_reserved(h->to, h->to_len)) {
+		svc_frame(c, f);
+		return NULL;
+	}
+	r = names_lookup(&c->b->names, h->to, h->to_len);
+	if (!r)
+		reject(c, f, WIRE_E_NO_SUCH_PEER, "no connection owns this name");
+	return r;
+}
+
+void route_send(struct conn *c, struct conn_frame *f)
+{
+	struct conn *r = destination(c, f);
+
+	if (!r || !room_for(c, f, r, f->h.flags & WF_NOWAIT))
+		return;
+	stamp(c, &f->h);
+	conn_forward(c, f, &f->h, r);
+}
+
+void route_request(struct conn *c, struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	struct frame_hdr *h = &f->h;
+	uint32_t timeout = (h->has & FH(WK_TIMEOUT)) ? h->timeout : 0;
+	struct conn *r;
+
+	if (pending_find(&b->pending, c->id, h->id)) {
+		conn_fail(c, WIRE_E_PROTOCOL, WIRE_REQUEST, h->id,
+			  "request id %llu is already pending",
+			  (unsigned long long)h->id);
+		return;
+	}
+	r = destination(c, f);
+	if (!r)
+		return;
+	if (c->req_pending.n >= b->conf.max_pending) {
+		reject(c, f, WIRE_E_LIMIT, "too many pending requests");
+		return;
+	}
+	if (!room_for(c, f, r, h->flags & WF_NOWAIT))
+		return;
+	if (timeout > IPCHUB_MAX_TIMEOUT_MS)
+		timeout = IPCHUB_MAX_TIMEOUT_MS;
+	if (timeout && c->head_parked_ms) {
+		/* The deadline runs from when the broker first had the
+		 * request, including the time its sender was parked. */
+		uint64_t waited = broker_now_ms(b) - c->head_parked_ms;
+
+		if (waited >= timeout) {
+			reject(c, f, WIRE_E_TIMEOUT,
+			       "the deadline passed while the receiver was busy");
+			return;
+		}
+		timeout -= (uint32_t)waited;
+	}
+	if (pending_add(&b->pending, c->id, h->id, c, &c->req_pending, r,
+			&r->resp_pending, timeout, NULL) < 0) {
+		reject(c, f, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	stamp(c, h);
+	h->has &= ~FH(WK_TIMEOUT);
+	if (timeout) {
+		h->timeout = timeout;
+		h->has |= FH(WK_TIMEOUT);
+	}
+	conn_forward(c, f, h, r);
+}
+
+void route_reply(struct conn *c, struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	struct frame_hdr *h = &f->h;
+	struct pending *p = pending_find(&b->pending, h->to_id, h->id);
+	struct conn *a;
+
+	if (!p) {
+		/* A requester that existed and has gone: PEER_GONE; an
+		 * unknown request of a live (or never seen) one: none. */
+		if (!broker_conn_find(b, h->to_id) && h->to_id > 0 &&
+		    h->to_id < b->next_conn_id)
+			reject(c, f, WIRE_E_PEER_GONE,
+			       "the requester disconnected");
+		else
+			reject(c, f, WIRE_E_NO_SUCH_REQUEST,
+			       "no such pending request (answered, timed out or cancelled)");
+		return;
+	}
+	if (p->responder != c) {
+		reject(c, f, WIRE_E_NO_SUCH_REQUEST,
+		       "the request was not delivered to this connection");
+		return;
+	}
+	a = p->requester;
+	if (!room_for(c, f, a, false))
+		return;
+	pending_remove(&b->pending, p);
+	stamp(c, h);
+	conn_forward(c, f, h, a);
+}
+
+void route_cancel(struct conn *c, struct conn_frame *f)
+{
+	struct broker *b = c->b;
+	const struct frame_hdr *h = &f->h;
+	struct pending *p = pending_find(&b->pending, c->id, h->id);
+
+	if (!p) {
+		reject(c, f, WIRE_E_NO_SUCH_REQUEST, "no such pending request");
+		return;
+	}
+	pending_remove(&b->pending, p);
+	conn_send_error(c, h->id, WIRE_E_CANCELLED, WIRE_REQUEST, NULL, 0,
+			NULL, 0, "cancelled by the requester");
+}
+
+void route_on_expire(void *arg, struct pending *p)
+{
+	struct broker *b = arg;
+	struct conn *a = p->requester;
+	char d[384];
+
+	log_debug(&b->log, "%s: request %llu timed out",
+		  conn_desc(a, d, sizeof(d)), (unsigned long long)p->id);
+	conn_send_error(a, p->id, WIRE_E_TIMEOUT, WIRE_REQUEST, NULL, 0, NULL,
+			0, "the request's deadline passed");
+}

@@ -1,0 +1,271 @@
+/*
+ * harness.c - start/stop a real ipchubd per test, and raw socket helpers.
+ *
+ * The broker runs as a child process with its stdout on a pipe; we wait
+ * for the one "listening on" line it prints when ready, so no test races
+ * the bind. Each hub gets its own mkdtemp() directory. Failures abort the
+ * test through cmocka's fail_msg().
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "addr.h"
+#include "frame.h"
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hub_start(struct hub *hub, const char *const *extra_args)
+{
+	memset(hub, 0, sizeof(*hub));
+	snprintf(hub->dir, sizeof(hub->dir), "/tmp/ipchub-test-XXXXXX");
+	if (!mkdtemp(hub->dir))
+		fail_msg("mkdtemp: %s", strerror(errno));
+	snprintf(hub->path, sizeof(hub->path), "%s/hub.sock", hub->dir);
+
+	const char *argv[64];
+	size_t n = 0;
+	argv[n++] = IPCHUBD_PATH;
+	argv[n++] = "--socket";
+	argv[n++] = hub->path;
+	argv[n++] = "--log-level";
+	argv[n++] = getenv("IPCHUB_TEST_LOG") ? getenv("IPCHUB_TEST_LOG") : "warn";
+	for (size_t i = 0; extra_args && extra_args[i] && n < 62; i++)
+		argv[n++] = extra_args[i];
+	argv[n] = NULL;
+
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		fail_msg("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	hub->pid = pid;
+
+	/* Wait for the ready line (bounded: a broker that never starts fails
+	 * the test instead of hanging it). */
+	char line[512];
+	size_t got = 0;
+	int64_t deadline = now_ms() + 10000;
+	while (!memchr(line, '\n', got)) {
+		int left = (int)(deadline - now_ms());
+		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			fail_msg("ipchubd did not become ready");
+		ssize_t r = read(pfd[0], line + got, sizeof(line) - 1 - got);
+		if (r <= 0)
+			fail_msg("ipchubd exited before becoming ready");
+		got += (size_t)r;
+	}
+	line[got] = '\0';
+	if (!strstr(line, "listening on"))
+		fail_msg("unexpected ipchubd output: %s", line);
+	close(pfd[0]);
+}
+
+int hub_stop(struct hub *hub)
+{
+	int status = -1;
+	if (hub->pid > 0) {
+		kill(hub->pid, SIGTERM);
+		int64_t deadline = now_ms() + 10000;
+		while (waitpid(hub->pid, &status, WNOHANG) == 0) {
+			if (now_ms() > deadline) {
+				kill(hub->pid, SIGKILL);
+				waitpid(hub->pid, &status, 0);
+				break;
+			}
+			usleep(5000);
+		}
+		hub->pid = 0;
+	}
+	unlink(hub->path);
+	rmdir(hub->dir);
+	return status;
+}
+
+ipchub *hub_client(const struct hub *hub, const char *name)
+{
+	struct ipchub_opts o = {.socket = hub->path, .timeout_ms = 5000};
+	ipchub *h = NULL;
+	int rc = ipchub_connect(&o, &h);
+	if (rc != IPCHUB_OK)
+		fail_msg("connect: %s", ipchub_code_name(rc));
+	if (name) {
+		rc = ipchub_register(h, name, 5000);
+		if (rc != IPCHUB_OK)
+			fail_msg("register %s: %s", name, ipchub_code_name(rc));
+	}
+	return h;
+}
+
+long hub_rss_kib(const struct hub *hub)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)hub->pid);
+	FILE *f = fopen(p, "r");
+	long kib = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+int hub_fd_count(const struct hub *hub)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)hub->pid);
+	DIR *d = opendir(p);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int raw_connect(const struct hub *hub)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	assert_int_equal(addr_sockaddr(hub->path, &sa, &len), 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
+		fail_msg("connect: %s", strerror(errno));
+	return fd;
+}
+
+void raw_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			fail_msg("raw write: %s", strerror(errno));
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static int read_full(int fd, uint8_t *buf, size_t n, int64_t deadline)
+{
+	size_t got = 0;
+	while (got < n) {
+		int left = (int)(deadline - now_ms());
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return -1;
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return errno == EINTR ? -1 : -1;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+ssize_t raw_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint8_t pre[4];
+	int r = read_full(fd, pre, 4, deadline);
+	if (r <= 0)
+		return r == 0 ? 0 : -1;
+	uint32_t len = frame_get_len(pre);
+	if (len > cap)
+		return -1;
+	r = read_full(fd, buf, len, deadline);
+	return r == 1 ? (ssize_t)len : -1;
+}
+
+void raw_hello(int fd)
+{
+	struct frame_hdr h;
+	uint8_t out[FRAME_ENC_MAX];
+	frame_init(&h, WIRE_HELLO);
+	h.ver = IPCHUB_PROTO_VERSION_MAX;
+	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
+	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
+	size_t n = frame_encode(&h, 0, out, sizeof(out));
+	raw_write_all(fd, out, n);
+	uint8_t in[IPCHUB_MAX_HEADER];
+	ssize_t len = raw_read_frame(fd, in, sizeof(in), 5000);
+	assert_true(len > 0);
+	struct iovec iov;
+	struct mpr r;
+	bool body;
+	mpr_init_buf(&r, &iov, in, (size_t)len);
+	assert_int_equal(frame_decode(&r, FRAME_B2C, &h, &body, NULL), WIRE_E_OK);
+	assert_int_equal(h.kind, WIRE_WELCOME);
+}
+
+int raw_wait_eof(int fd, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint8_t buf[4096];
+	for (;;) {
+		int left = (int)(deadline - now_ms());
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return 0;
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
+}
+
+void body_kv(ipchub_pack *p, const char *k, const char *v)
+{
+	ipchub_pack_reset(p);
+	msgpack_pack_map(&p->pk, 1);
+	msgpack_pack_str_with_body(&p->pk, k, strlen(k));
+	msgpack_pack_str_with_body(&p->pk, v, strlen(v));
+}
+
+void body_seq(ipchub_pack *p, uint64_t seq, size_t pad)
+{
+	ipchub_pack_reset(p);
+	msgpack_pack_array(&p->pk, 2);
+	msgpack_pack_uint64(&p->pk, seq);
+	char *fill = calloc(1, pad ? pad : 1);
+	msgpack_pack_bin_with_body(&p->pk, fill, pad);
+	free(fill);
+}
