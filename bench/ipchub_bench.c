@@ -1,0 +1,424 @@
+/*
+ * ipchub_bench.c - load generator for ipchubd, through libipchub
+ * (ipchub_static). The broker is started by the caller (bench/run); every
+ * mode takes its socket with --socket PATH.
+ *
+ *   ipchub_bench thru          --socket P --size B --count N [--producers K]
+ *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
+ *   ipchub_bench connect-scale --socket P --count N --pid BROKER_PID [--lib]
+ *   ipchub_bench thru-consumer --socket P --size B --count N [--producers K]
+ *   ipchub_bench thru-producer --socket P --size B --count N [--index I]
+ *   ipchub_bench rtt-server    --socket P
+ *   ipchub_bench rtt-client    --socket P --size B --count N [--samples FILE]
+ *
+ * thru and rtt run the consumer (or echo server) and the producers (or
+ * the client) as separate processes; the others are the single roles, to
+ * run by hand. Each measurement is one JSON line on stdout (common.h).
+ *
+ * thru: the consumer registers bench.sink; each producer queues count/K
+ * SENDs with ipchub_send() (the library batches them into 64 KiB writes),
+ * flushes, and pings the broker so it knows everything was routed. The
+ * consumer times first to last arrival.
+ * rtt: ipchub_request() to bench.echo, whose server answers each request
+ * with ipchub_reply() of the same body.
+ * connect-scale: N raw connections, each doing the HELLO/WELCOME
+ * handshake (pipelined: connect and HELLO every socket, then collect the
+ * WELCOMEs), or one ipchub_connect() after another with --lib. Reports
+ * the time to connect all and the broker's VmRSS growth per connection.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipchub.h"
+
+#define IB_MAX_PRODUCERS 64
+#define IB_TIMEOUT_MS 20000
+
+static const char *g_socket;
+
+static ipchub *ib_connect(void)
+{
+	struct ipchub_opts o = { .socket = g_socket, .timeout_ms = 10000,
+				 .agent = "ipchub_bench" };
+	ipchub *h;
+	int rc = ipchub_connect(&o, &h);
+	if (rc)
+		bench_die("ipchub_connect %s: %s", g_socket ? g_socket : "",
+			  ipchub_strerror(rc));
+	return h;
+}
+
+static void ib_register(ipchub *h, const char *name)
+{
+	int rc = ipchub_register(h, name, 10000);
+	if (rc)
+		bench_die("register %s: %s", name, ipchub_strerror(rc));
+}
+
+static void signal_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "r", 1) != 1)
+		bench_die("ready pipe: %s", strerror(errno));
+	close(fd);
+}
+
+static void thru_consumer(size_t size, uint64_t count, int producers,
+			  int ready_fd)
+{
+	ipchub *h = ib_connect();
+	ib_register(h, BENCH_SINK);
+	signal_ready(ready_fd);
+	uint64_t t_first = 0, t_last = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		ipchub_msg *m;
+		int rc = ipchub_recv(h, IB_TIMEOUT_MS, &m);
+		if (rc)
+			bench_die("consumer: recv after %llu of %llu: %s",
+				  (unsigned long long)i,
+				  (unsigned long long)count,
+				  ipchub_strerror(rc));
+		size_t len;
+		ipchub_msg_body(m, &len);
+		if (ipchub_msg_kind(m) != IPCHUB_KIND_SEND || len != size)
+			bench_die("consumer: unexpected message (kind %d, "
+				  "%zu bytes, error %d)", ipchub_msg_kind(m),
+				  len, ipchub_msg_error(m));
+		ipchub_msg_free(m);
+		if (i == 0)
+			t_first = bench_now_ns();
+	}
+	/* Time only the first and last arrivals: a clock read per
+	 * message would cost more than the raw baselines do per message. */
+	t_last = bench_now_ns();
+	bench_emit_thru("ipchub", producers > 1 ? "n-to-1" : "thru", size,
+			count, t_first, t_last, producers);
+	ipchub_close(h);
+}
+
+/* hold_fd >= 0: keep the connection open until EOF on it. */
+static void thru_producer(size_t size, uint64_t n, int hold_fd)
+{
+	ipchub *h = ib_connect();
+	uint8_t *body = malloc(size);
+	if (!body)
+		bench_die("out of memory");
+	bench_body(body, size);
+	for (uint64_t i = 0; i < n; i++) {
+		int rc = ipchub_send(h, BENCH_SINK, body, size, NULL);
+		if (rc)
+			bench_die("producer: send %llu: %s",
+				  (unsigned long long)i, ipchub_strerror(rc));
+	}
+	int rc = ipchub_flush(h, IB_TIMEOUT_MS);
+	if (rc)
+		bench_die("producer: flush: %s", ipchub_strerror(rc));
+	/* Frames from one connection are handled in order: once the PONG
+	 * is back, every SEND has been routed (or answered with an error). */
+	rc = ipchub_ping(h, IB_TIMEOUT_MS, NULL);
+	if (rc)
+		bench_die("producer: ping: %s", ipchub_strerror(rc));
+	ipchub_msg *m;
+	if (ipchub_recv(h, 0, &m) == IPCHUB_OK)
+		bench_die("producer: delivery error %s",
+			  ipchub_code_name(ipchub_msg_error(m)));
+	if (hold_fd >= 0) {
+		char c;
+		while (read(hold_fd, &c, 1) > 0)
+			;
+	}
+	free(body);
+	ipchub_close(h);
+}
+
+static void rtt_server(int ready_fd)
+{
+	ipchub *h = ib_connect();
+	ib_register(h, BENCH_ECHO);
+	signal_ready(ready_fd);
+	for (;;) {
+		ipchub_msg *m;
+		int rc = ipchub_recv(h, -1, &m);
+		if (rc)
+			break;
+		size_t len;
+		const void *b = ipchub_msg_body(m, &len);
+		if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
+			rc = ipchub_reply(h, m, b, len);
+			if (!rc)
+				rc = ipchub_flush(h, IB_TIMEOUT_MS);
+		}
+		ipchub_msg_free(m);
+		if (rc)
+			break;
+	}
+	ipchub_close(h);
+}
+
+static void rtt_client(size_t size, uint64_t count, const char *samples_path)
+{
+	ipchub *h = ib_connect();
+	uint8_t *body = malloc(size);
+	uint64_t warm = bench_rtt_warmup(count);
+	uint64_t *samples = malloc(count * sizeof(*samples));
+	if (!body || !samples)
+		bench_die("out of memory");
+	bench_body(body, size);
+	for (uint64_t i = 0; i < warm + count; i++) {
+		ipchub_msg *r;
+		uint64_t t0 = bench_now_ns();
+		int rc = ipchub_request(h, BENCH_ECHO, body, size, IB_TIMEOUT_MS,
+					&r);
+		if (rc)
+			bench_die("rtt: request %llu: %s", (unsigned long long)i,
+				  ipchub_strerror(rc));
+		uint64_t t1 = bench_now_ns();
+		size_t len;
+		ipchub_msg_body(r, &len);
+		if (len != size)
+			bench_die("rtt: reply of %zu bytes", len);
+		ipchub_msg_free(r);
+		if (i >= warm)
+			samples[i - warm] = t1 - t0;
+	}
+	bench_emit_rtt("ipchub", size, samples, count, samples_path);
+	free(samples);
+	free(body);
+	ipchub_close(h);
+}
+
+/* ---- connection scale ----------------------------------------------- */
+
+static long rss_kib(long pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long v = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	socklen_t sl;
+	size_t pl = strlen(path);
+	if (pl >= sizeof(sa.sun_path))
+		bench_die("socket path too long");
+	if (path[0] == '@') {
+		memcpy(sa.sun_path + 1, path + 1, pl - 1);
+		sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + pl);
+	} else {
+		memcpy(sa.sun_path, path, pl);
+		sl = sizeof(sa);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		bench_die("socket: %s", strerror(errno));
+	while (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+		if (errno == EINTR)
+			continue;
+		bench_die("connect %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+/* Read one frame within the deadline; returns its kind. */
+static int raw_read_kind(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint8_t hdr[4], buf[1024];
+	if (poll(&p, 1, IB_TIMEOUT_MS) != 1 || bench_read_all(fd, hdr, 4) < 0)
+		bench_die("connect-scale: no answer to HELLO");
+	uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+		       ((uint32_t)hdr[2] << 8) | hdr[3];
+	if (len < 3 || len > sizeof(buf) || bench_read_all(fd, buf, len) < 0)
+		bench_die("connect-scale: bad frame from broker");
+	/* The broker encodes keys in ascending order: kind (key 0) first. */
+	return buf[1] == 0x00 ? buf[2] : -1;
+}
+
+static void connect_scale(uint64_t n, long pid, int use_lib)
+{
+	long lim = bench_raise_nofile((long)n + 64);
+	if (lim < (long)n + 16)
+		bench_die("RLIMIT_NOFILE is %ld, need %llu", lim,
+			  (unsigned long long)n + 16);
+	int *fds = calloc(n, sizeof(*fds));
+	ipchub **hs = calloc(n, sizeof(*hs));
+	if (!fds || !hs)
+		bench_die("out of memory");
+	usleep(100000);
+	long before = rss_kib(pid);
+	static const uint8_t hello[] = { 0, 0, 0, 7, 0x83, 0x00, 0x01,
+					 0x09, 0x01, 0x0a, 0x01 };
+	uint64_t t0 = bench_now_ns();
+	if (use_lib) {
+		for (uint64_t i = 0; i < n; i++)
+			hs[i] = ib_connect();
+	} else {
+		for (uint64_t i = 0; i < n; i++) {
+			fds[i] = raw_connect(g_socket);
+			if (bench_write_all(fds[i], hello, sizeof(hello)) < 0)
+				bench_die("HELLO: %s", strerror(errno));
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			int k = raw_read_kind(fds[i]);
+			if (k != 2)
+				bench_die("connect-scale: connection %llu got "
+					  "kind %d instead of WELCOME",
+					  (unsigned long long)i, k);
+		}
+	}
+	uint64_t t1 = bench_now_ns();
+	usleep(200000); /* let the broker settle */
+	long after = rss_kib(pid);
+	double secs = (double)(t1 - t0) / 1e9;
+	for (uint64_t i = 0; i < n; i++) {
+		if (use_lib)
+			ipchub_close(hs[i]);
+		else
+			close(fds[i]);
+	}
+	usleep(300000);
+	long closed = rss_kib(pid);
+	printf("{\"workload\":\"connect-scale\",\"system\":\"ipchub\","
+	       "\"count\":%llu,\"method\":\"%s\",\"connect_s\":%.6f,"
+	       "\"conns_per_s\":%.1f,\"rss_before_kib\":%ld,"
+	       "\"rss_after_kib\":%ld,\"rss_after_close_kib\":%ld,"
+	       "\"bytes_per_conn\":%.1f}\n",
+	       (unsigned long long)n, use_lib ? "libipchub" : "raw-hello",
+	       secs, secs > 0 ? (double)n / secs : 0.0, before, after, closed,
+	       (double)(after - before) * 1024.0 / (double)n);
+	fflush(stdout);
+	free(fds);
+	free(hs);
+}
+
+/* ---- orchestration -------------------------------------------------- */
+
+static size_t g_size;
+static uint64_t g_count;
+static int g_producers;
+
+static pid_t spawn_ready(void (*fn)(int))
+{
+	int p[2];
+	if (pipe(p) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	pid_t pid = bench_fork();
+	if (pid == 0) {
+		close(p[0]);
+		fn(p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	char c;
+	if (read(p[0], &c, 1) != 1)
+		bench_die("child did not become ready");
+	close(p[0]);
+	return pid;
+}
+
+static void consumer_main(int fd)
+{
+	thru_consumer(g_size, g_count, g_producers, fd);
+}
+
+static void server_main(int fd)
+{
+	rtt_server(fd);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: ipchub_bench thru|rtt|connect-scale|thru-consumer|"
+		"thru-producer|rtt-server|rtt-client --socket PATH\n"
+		"       [--size BYTES] [--count N] [--producers K] "
+		"[--samples FILE] [--pid BROKER_PID] [--lib]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	const char *mode = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	g_socket = bench_opt(argc, argv, "--socket", NULL);
+	size_t size = (size_t)bench_opt_u64(argc, argv, "--size", 64);
+	uint64_t count = bench_opt_u64(argc, argv, "--count", 100000);
+	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
+	const char *samples = bench_opt(argc, argv, "--samples", NULL);
+	if (size < 2 || size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
+	    producers > IB_MAX_PRODUCERS)
+		usage();
+	uint64_t per = count / (uint64_t)producers;
+	if (per < 1)
+		usage();
+
+	if (strcmp(mode, "thru") == 0) {
+		g_size = size;
+		g_count = per * (uint64_t)producers;
+		g_producers = producers;
+		pid_t cpid = spawn_ready(consumer_main);
+		int hold[2];
+		if (pipe(hold) < 0)
+			bench_die("pipe: %s", strerror(errno));
+		pid_t pp[IB_MAX_PRODUCERS];
+		for (int k = 0; k < producers; k++) {
+			pp[k] = bench_fork();
+			if (pp[k] == 0) {
+				close(hold[1]);
+				thru_producer(size, per, hold[0]);
+				_exit(0);
+			}
+		}
+		close(hold[0]);
+		bench_wait_ok(cpid, "consumer");
+		close(hold[1]);
+		for (int k = 0; k < producers; k++)
+			bench_wait_ok(pp[k], "producer");
+	} else if (strcmp(mode, "rtt") == 0) {
+		pid_t spid = spawn_ready(server_main);
+		rtt_client(size, count, samples);
+		kill(spid, SIGTERM);
+		waitpid(spid, NULL, 0);
+	} else if (strcmp(mode, "connect-scale") == 0) {
+		long pid = (long)bench_opt_u64(argc, argv, "--pid", 0);
+		if (!pid)
+			usage();
+		connect_scale(count, pid, bench_flag(argc, argv, "--lib"));
+	} else if (strcmp(mode, "thru-consumer") == 0) {
+		thru_consumer(size, per * (uint64_t)producers, producers, -1);
+	} else if (strcmp(mode, "thru-producer") == 0) {
+		thru_producer(size, count, -1);
+	} else if (strcmp(mode, "rtt-server") == 0) {
+		rtt_server(-1);
+	} else if (strcmp(mode, "rtt-client") == 0) {
+		rtt_client(size, count, samples);
+	} else {
+		usage();
+	}
+	return 0;
+}
