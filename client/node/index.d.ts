@@ -1,0 +1,214 @@
+// Type definitions for ipchub (Node.js client). Hand-written; keep in step
+// with lib/client.js, lib/errors.js and lib/fork.js.
+
+/// <reference types="node" />
+
+import { EventEmitter } from 'events';
+import { ChildProcess, StdioOptions } from 'child_process';
+
+/** Wire codes (PROTOCOL.md section 7) and local codes (64..). */
+export type WireErrorCode =
+  | 'OK' | 'BAD_FRAME' | 'TOO_LARGE' | 'UNSUPPORTED_VERSION' | 'PROTOCOL' | 'BAD_NAME'
+  | 'NAME_TAKEN' | 'NOT_OWNER' | 'NO_SUCH_PEER' | 'PEER_GONE' | 'TIMEOUT' | 'QUEUE_FULL'
+  | 'LIMIT' | 'NOT_AUTHORIZED' | 'AUTH_FAILED' | 'NO_SUCH_REQUEST' | 'REMOTE_ERROR'
+  | 'CANCELLED' | 'SHUTTING_DOWN' | 'INTERNAL' | 'BAD_BODY';
+export type LocalErrorCode = 'IO' | 'CLOSED' | 'NOMEM' | 'INVALID' | 'WOULD_BLOCK' | 'NO_BROKER' | 'INTERRUPTED';
+export type ErrorCode = WireErrorCode | LocalErrorCode | 'UNKNOWN';
+
+export const codes: Readonly<Record<WireErrorCode | LocalErrorCode, number>>;
+
+export class IpchubError extends Error {
+  constructor(code: ErrorCode | number, message?: string, props?: Record<string, unknown>);
+  name: 'IpchubError';
+  /** Upper-case name, e.g. 'NO_SUCH_PEER'. */
+  code: ErrorCode;
+  /** The number of the code (8 for NO_SUCH_PEER; 64.. for local codes; -1 if unknown). */
+  codeNumber: number;
+  /** Id of the frame the error is about (send-error, request errors). */
+  id?: number;
+  /** Destination name of the failed send or request. */
+  to?: string;
+  /** The name concerned by a REGISTER/UNREGISTER error or a BAD_NAME. */
+  hubName?: string;
+  /** The responder, for errors carried by a REPLY (REMOTE_ERROR). */
+  from?: Sender;
+  /** True when the error was reported by the responder in its REPLY. */
+  remote?: boolean;
+  /** Undecodable body bytes (BAD_BODY). */
+  raw?: Buffer;
+}
+
+/**
+ * A message body: what codec.js encodes (PROTOCOL.md section 10).
+ * Integers decode as number when |v| <= 2^53-1, else bigint; bin decodes
+ * as Buffer; ext 1 as Map; ext -1 as Date; undefined is sent as nil.
+ */
+export type Body =
+  | null | undefined | boolean | number | bigint | string | Date
+  | Buffer | Uint8Array | ArrayBufferView
+  | Body[] | { [key: string]: Body } | Map<Body, Body>;
+
+/** Who sent a message, stamped by the broker (trustworthy). */
+export interface Sender {
+  /** Sender's primary name, or null for a connection without names. */
+  name: string | null;
+  /** Sender's connection id (unique for the broker's lifetime). */
+  id: number | bigint;
+  uid?: number;
+  key?: Buffer;
+}
+
+export interface MessageInfo {
+  /** The sender's id for this message. */
+  id: number | bigint;
+  /** The name it was addressed to (one of ours). */
+  to: string;
+}
+
+export interface RequestContext {
+  /** The requester's id for this request. */
+  id: number | bigint;
+  /** The name it was addressed to (one of ours). */
+  to: string;
+  /** Remaining budget in ms when it was delivered, or null for none. */
+  timeout: number | null;
+  /** Date.now() value of the deadline, or null. */
+  deadline: number | null;
+}
+
+export interface ReconnectOptions {
+  /** First delay in ms (default 50); doubles per failed attempt, with jitter. */
+  initialDelay?: number;
+  /** Largest delay in ms (default 5000). */
+  maxDelay?: number;
+}
+
+export interface ConnectOptions {
+  /** Primary name; default $IPCHUB_NAME; omit for an anonymous connection. */
+  name?: string;
+  /** More names to register after `name`. */
+  names?: string[];
+  /** Broker socket; default $IPCHUB_SOCKET, $XDG_RUNTIME_DIR/ipchub.sock, /tmp/ipchub-<uid>/ipchub.sock. '@x' = abstract. */
+  socket?: string;
+  /** Handshake and broker-operation timeout in ms (default 5000). */
+  timeout?: number;
+  /** Client description sent in HELLO (at most 128 bytes). */
+  agent?: string;
+  /** Automatic reconnect (default true). */
+  reconnect?: boolean | ReconnectOptions;
+  /** Backlog in bytes above which send() returns false (default 1 MiB). */
+  highWaterMark?: number;
+  /** Hard bound on the outbound backlog in bytes (default 64 MiB): beyond it send() throws WOULD_BLOCK. */
+  maxBuffered?: number;
+  /** Running handle() calls at which the hub stops reading the socket (default 1024). */
+  maxConcurrentHandlers?: number;
+}
+
+export interface SendOptions {
+  /** Set NOWAIT: fail with QUEUE_FULL (send-error) rather than be slowed down. */
+  nowait?: boolean;
+}
+
+export interface RequestOptions {
+  /** Deadline in ms (default 5000); 0 or Infinity = none. */
+  timeout?: number;
+  /** Abort -> CANCEL frame and rejection with code 'CANCELLED'. */
+  signal?: AbortSignal;
+  /** Set NOWAIT: QUEUE_FULL instead of waiting for a slow responder. */
+  nowait?: boolean;
+}
+
+export interface ReconnectInfo {
+  /** Names held again, primary first. */
+  names: string[];
+  /** Names another connection took meanwhile (dropped from `names`). */
+  lost: { name: string; error: IpchubError }[];
+}
+
+export interface PeerInfo {
+  name: string;
+  conn: number;
+  pid: number;
+  uid: number;
+}
+
+export type Handler = (body: any, from: Sender, ctx: RequestContext) => Body | Promise<Body>;
+
+export class Hub extends EventEmitter {
+  /** Use connect(). */
+  constructor(options?: ConnectOptions);
+  /** This connection's id (from WELCOME); changes on reconnect. */
+  readonly connId: number | bigint | null;
+  /** Broker instance id (32 hex digits); changes when the broker restarts. */
+  readonly brokerId: string | null;
+  /** Largest frame the broker accepts. */
+  readonly maxFrame: number;
+  readonly socketPath: string;
+  /** Names held, primary first. */
+  readonly names: string[];
+  readonly connected: boolean;
+
+  send(to: string, value: Body, options?: SendOptions): boolean;
+  request<T = any>(to: string, value: Body, options?: RequestOptions): Promise<T>;
+  handle(fn: Handler | null): this;
+  register(name: string): Promise<void>;
+  unregister(name: string): Promise<void>;
+  /** Round trip to the broker in ms. */
+  ping(): Promise<number>;
+  peers(options?: RequestOptions): Promise<PeerInfo[]>;
+  close(): Promise<void>;
+  ref(): this;
+  unref(): this;
+  /** Hook run after each (re)connection once names are restored. */
+  restoreState(): void;
+
+  on(event: 'message', listener: (msg: any, from: Sender, info: MessageInfo) => void): this;
+  on(event: 'message-error', listener: (err: IpchubError) => void): this;
+  on(event: 'send-error', listener: (err: IpchubError) => void): this;
+  on(event: 'reply-error', listener: (err: IpchubError) => void): this;
+  on(event: 'drain', listener: () => void): this;
+  on(event: 'disconnect', listener: (err: IpchubError) => void): this;
+  on(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
+  on(event: 'close', listener: (err?: IpchubError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (msg: any, from: Sender, info: MessageInfo) => void): this;
+  once(event: 'message-error', listener: (err: IpchubError) => void): this;
+  once(event: 'send-error', listener: (err: IpchubError) => void): this;
+  once(event: 'reply-error', listener: (err: IpchubError) => void): this;
+  once(event: 'drain', listener: () => void): this;
+  once(event: 'disconnect', listener: (err: IpchubError) => void): this;
+  once(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
+  once(event: 'close', listener: (err?: IpchubError) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export function connect(options?: ConnectOptions): Promise<Hub>;
+
+export interface ForkOptions {
+  /** Name for the child: its environment gets IPCHUB_NAME. */
+  name?: string;
+  /** Hub whose socket the child joins (else `socket`, else the default path). */
+  hub?: Hub;
+  socket?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  execPath?: string;
+  execArgv?: string[];
+  silent?: boolean;
+  stdio?: StdioOptions;
+  detached?: boolean;
+  uid?: number;
+  gid?: number;
+}
+
+/** Like child_process.fork() but with no IPC channel: the child joins the hub. */
+export function fork(modulePath: string, args?: readonly string[], options?: ForkOptions): ChildProcess;
+export function fork(modulePath: string, options?: ForkOptions): ChildProcess;
+
+/** The socket path connect() would use (PROTOCOL.md section 1). */
+export function resolveSocketPath(explicit?: string): string;
+
+/** Encode a body as msgpack (the codec hub.send uses). */
+export function encode(value: Body): Uint8Array;
+/** Decode one msgpack value with the hub's rules. */
+export function decode(bytes: Uint8Array): any;

@@ -1,0 +1,21 @@
+'use strict';
+/*
+ * ipchub - Node.js client for the ipchub local message hub.
+ * See README.md; the wire protocol is proto/PROTOCOL.md in the repository.
+ */
+
+const { Hub, connect, resolveSocketPath } = require('./lib/client');
+const { fork } = require('./lib/fork');
+const { IpchubError, CODES } = require('./lib/errors');
+const codec = require('./lib/codec');
+
+module.exports = {
+  connect,
+  fork,
+  Hub,
+  IpchubError,
+  codes: CODES,
+  resolveSocketPath,
+  encode: codec.encode,
+  decode: codec.decode,
+};

@@ -1,0 +1,974 @@
+'use strict';
+/*
+ * client.js - the Hub: one connection to ipchubd, its names, and the
+ * conversations on it (PROTOCOL.md section 6).
+ *
+ * Model:
+ * - Outbound frames are written into a batch buffer and flushed to the
+ *   socket once per event-loop turn (setImmediate), or at once when the
+ *   batch passes FLUSH_AT bytes, so thousands of send() calls in one tick
+ *   cost a few write syscalls. The backlog (unflushed batch + the socket's
+ *   writableLength) is compared with highWaterMark: send() returns false
+ *   above it and 'drain' is emitted when it falls to half. maxBuffered is a
+ *   hard bound: above it send()/request() fail with WOULD_BLOCK.
+ * - Every frame with an id that expects an answer (REQUEST, REGISTER,
+ *   UNREGISTER, PING) has one entry in `pending`, and every path that ends
+ *   an entry (answer, local timer, abort, disconnect, close) goes through
+ *   settle(), which deletes it first: each settles exactly once.
+ * - Connections are numbered by `epoch`. A pending entry records the epoch
+ *   its frame was flushed on; when that connection drops, those entries are
+ *   rejected with IO (the broker's fate for them is unknown), while frames
+ *   still in the batch wait for the next connection. SEND frames in socket
+ *   writes that failed are reported as 'send-error' IO.
+ * - Reconnect: exponential backoff with jitter; on success, HELLO, then the
+ *   names are re-registered in their original order (so the primary name
+ *   is unchanged) before the batch is flushed, then 'reconnect' is emitted.
+ *   restoreState() is the hook where subscriptions will be restored.
+ */
+
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { EventEmitter } = require('events');
+const { performance } = require('perf_hooks');
+
+const codec = require('./codec');
+const frame = require('./frame');
+const { IpchubError, FATAL, codeName } = require('./errors');
+
+const { KIND, KEY, WF_NOWAIT, LEN_PREFIX } = frame;
+const VERSION = require('../package.json').version;
+
+const DEFAULTS = Object.freeze({
+  timeout: 5000,                    // connect/handshake and broker operations (ms)
+  requestTimeout: 5000,             // request() default (ms)
+  highWaterMark: 1024 * 1024,       // send() returns false above this backlog (bytes)
+  maxBuffered: 64 * 1024 * 1024,    // hard bound on the outbound backlog (bytes)
+  maxConcurrentHandlers: 1024,      // running handle() calls before we stop reading
+  reconnect: { initialDelay: 50, maxDelay: 5000 },
+});
+const FLUSH_AT = 256 * 1024;        // flush mid-tick once the batch is this large
+const CHUNK = 64 * 1024;            // batch buffers are allocated in this size (or a frame's)
+const TIMER_GRACE = 1000;           // local backup timer = request timeout + this (ms)
+const MAX_TIMEOUT = 24 * 3600 * 1000;
+const MAX_ERRMSG = 1024;
+const CLOSE_WAIT = 2000;            // close(): wait this long for the broker to hang up
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,255}$/;
+
+/**
+ * Check a name against PROTOCOL.md section 5. `forRegister` also refuses
+ * the reserved names. Throws IpchubError INVALID or BAD_NAME.
+ */
+function checkName(name, forRegister) {
+  if (typeof name !== 'string') throw new IpchubError('INVALID', `ipchub: name must be a string, not ${typeof name}`);
+  if (!NAME_RE.test(name) || name[0] === '.' || name[name.length - 1] === '.' || name.includes('..')) {
+    throw new IpchubError('BAD_NAME', `ipchub: malformed name ${JSON.stringify(name)}`, { hubName: name });
+  }
+  if (forRegister && (name === 'ipchub' || name.startsWith('ipchub.'))) {
+    throw new IpchubError('BAD_NAME', `ipchub: name ${JSON.stringify(name)} is reserved for the broker`, { hubName: name });
+  }
+}
+
+/**
+ * The broker socket path per PROTOCOL.md section 1, in user form ('@name'
+ * for an abstract socket).
+ */
+function resolveSocketPath(explicit) {
+  if (explicit) return explicit;
+  const env = process.env;
+  if (env.IPCHUB_SOCKET) return env.IPCHUB_SOCKET;
+  if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'ipchub.sock');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : os.userInfo().uid;
+  return `/tmp/ipchub-${uid}/ipchub.sock`;
+}
+
+function toNetPath(p) {
+  return p[0] === '@' ? '\0' + p.slice(1) : p;
+}
+
+function truncateUtf8(s, max) {
+  s = String(s);
+  if (Buffer.byteLength(s) <= max) return s;
+  let b = Buffer.from(s).subarray(0, max);
+  // drop a cut multi-byte sequence
+  let s2 = b.toString('utf8');
+  while (Buffer.byteLength(s2) > max || s2.endsWith('\ufffd')) s2 = s2.slice(0, -1);
+  b = null;
+  return s2;
+}
+
+function now() {
+  return performance.now();
+}
+
+// Reads kind, id and to from a frame this client wrote (for reporting
+// SENDs lost in a failed write). Our headers start kind, id[, to].
+function scanOwnFrames(buf, cb) {
+  let off = 0;
+  while (off + LEN_PREFIX <= buf.length) {
+    const len = buf.readUInt32BE(off);
+    const start = off + LEN_PREFIX;
+    off = start + len;
+    if (off > buf.length) break;
+    try {
+      const h = buf.subarray(start, off);
+      let p = 1;
+      const kind = h[p + 1];
+      p += 2;
+      let id = null;
+      let to = null;
+      if (h[p] === KEY.id) {
+        p++;
+        const b = h[p++];
+        if (b < 0x80) id = b;
+        else if (b === 0xcc) { id = h[p]; p += 1; }
+        else if (b === 0xcd) { id = h.readUInt16BE(p); p += 2; }
+        else if (b === 0xce) { id = h.readUInt32BE(p); p += 4; }
+        else { id = Number(h.readBigUInt64BE(p)); p += 8; }
+      }
+      if (h[p] === KEY.to) {
+        p++;
+        const b = h[p++];
+        let n;
+        if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
+        else { n = h[p]; p += 1; }
+        to = h.toString('utf8', p, p + n);
+      }
+      cb(kind, id, to);
+    } catch (_) {
+      // our own bytes: cannot be malformed; never let reporting throw
+    }
+  }
+}
+
+class Hub extends EventEmitter {
+  /** Use connect(); the constructor does no I/O. */
+  constructor(options = {}) {
+    super();
+    const o = options;
+    const name = o.name !== undefined ? o.name : process.env.IPCHUB_NAME || undefined;
+    const names = [];
+    for (const n of [name, ...(o.names || [])]) {
+      if (n === undefined || n === null || n === '') continue;
+      checkName(n, true);
+      if (!names.includes(n)) names.push(n);
+    }
+    let reconnect = null;
+    if (o.reconnect === undefined || o.reconnect === true) reconnect = { ...DEFAULTS.reconnect };
+    else if (o.reconnect && typeof o.reconnect === 'object') reconnect = { ...DEFAULTS.reconnect, ...o.reconnect };
+    this._path = resolveSocketPath(o.socket);
+    this._names = names;
+    this._agent = truncateUtf8(o.agent || `ipchub-node/${VERSION} node/${process.version} pid=${process.pid}`, 128);
+    this._timeout = o.timeout || DEFAULTS.timeout;
+    this._reconnectOpts = reconnect;
+    this._hwm = o.highWaterMark || DEFAULTS.highWaterMark;
+    this._maxBuffered = Math.max(o.maxBuffered || DEFAULTS.maxBuffered, this._hwm);
+    this._maxHandlers = o.maxConcurrentHandlers || DEFAULTS.maxConcurrentHandlers;
+
+    this._state = 'idle'; // idle | handshake | welcomed | open | reconnecting | closing | closed
+    this._socket = null;
+    this._epoch = 0;
+    this._nextId = 1;
+    this._pending = new Map();
+    this._batchEntries = []; // pending entries whose frames are in the unflushed batch
+    this._chunks = [];       // full batch buffers not yet flushed
+    this._cur = null;        // batch buffer being filled, from _curStart to _curLen
+    this._curStart = 0;
+    this._curLen = 0;
+    this._unflushed = 0;
+    this._flushScheduled = false;
+    this._needDrain = false;
+    this._handler = null;
+    this._activeHandlers = 0;
+    this._readPaused = false;
+    this._welcome = null;    // {resolve, reject} while waiting for WELCOME
+    this._reconnectTimer = null;
+    this._closeErr = null;
+    this._closePromise = null;
+    this._warnedNoListener = false;
+    this._unref = false;
+    this._everUp = false;
+    // Messages and requests that arrive while connect() is resolving (in
+    // the same read as the last REGISTER's OK) are held until the turn
+    // after it resolved, so listeners attached right after `await connect()`
+    // see them. Bounded by what one event-loop turn reads.
+    this._held = [];
+    this._outageStart = null;
+
+    this.connId = null;
+    this.brokerId = null;
+    this.maxFrame = frame.MAX_FRAME_DEFAULT;
+  }
+
+  /** The socket path this hub connects to (user form, '@x' for abstract). */
+  get socketPath() {
+    return this._path;
+  }
+
+  /** Names currently held, oldest (the primary name) first. */
+  get names() {
+    return this._names.slice();
+  }
+
+  /** True while a connection to the broker is established. */
+  get connected() {
+    return this._state === 'open';
+  }
+
+  /* ------------------------------------------------------------ connection */
+
+  // Open a connection and complete HELLO/WELCOME. Resolves once WELCOME is
+  // in; rejects with NO_BROKER, TIMEOUT, IO, UNSUPPORTED_VERSION, ...
+  _openSocket() {
+    return new Promise((resolve, reject) => {
+      const sock = net.createConnection({ path: toNetPath(this._path) });
+      const reader = new frame.FrameReader((buf) => this._onFrame(sock, buf));
+      let done = false;
+      const fail = (err) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this._welcome = null;
+        if (this._socket === sock) this._socket = null;
+        sock.destroy();
+        reject(err);
+      };
+      this._closeErr = null;
+      const timer = setTimeout(() => {
+        fail(new IpchubError('TIMEOUT', `ipchub: no WELCOME from ${this._path} within ${this._timeout} ms`));
+      }, this._timeout);
+      this._socket = sock;
+      this._state = 'handshake';
+      sock.on('connect', () => {
+        const hello = frame.encodeFrame([KEY.kind, KIND.HELLO, KEY.ver, 1, KEY.ver_min, 1, KEY.agent, this._agent], null);
+        sock.write(hello);
+      });
+      sock.on('data', (chunk) => {
+        if (sock !== this._socket) return;
+        try {
+          reader.push(chunk);
+        } catch (err) {
+          this._protocolError(sock, err);
+        }
+      });
+      sock.on('error', (err) => {
+        if (!done) {
+          const code = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'NO_BROKER' : 'IO';
+          fail(new IpchubError(code, code === 'NO_BROKER'
+            ? `ipchub: no broker listening at ${this._path} (${err.code})`
+            : `ipchub: connecting to ${this._path}: ${err.message}`, { cause: err }));
+          return;
+        }
+        sock._ipchubErr = err;
+      });
+      sock.on('close', () => {
+        if (!done) {
+          fail(this._closeErr || new IpchubError('CLOSED', `ipchub: broker at ${this._path} closed the connection during the handshake`));
+          return;
+        }
+        this._onSocketClose(sock);
+      });
+      sock.on('drain', () => this._checkDrain());
+      this._welcome = {
+        resolve: (f) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          this._welcome = null;
+          if (f.ver !== 1) {
+            fail(new IpchubError('UNSUPPORTED_VERSION', `ipchub: broker chose version ${f.ver}`));
+            return;
+          }
+          this._epoch++;
+          this.connId = f.conn;
+          this.brokerId = f.broker;
+          this.maxFrame = f.max_frame;
+          // Delivered frames may exceed max_frame by what the broker stamps.
+          reader.maxFrame = f.max_frame + frame.MAX_HEADER;
+          this._state = 'welcomed'; // 'open' once the names are re-registered
+          if (this._unref) sock.unref();
+          resolve();
+        },
+        reject: (err) => fail(err),
+      };
+    });
+  }
+
+  // Called by connect() and by the reconnect loop: open, then restore names.
+  // On the first connection a failed REGISTER fails the whole connect.
+  async _establish(first) {
+    await this._openSocket();
+    const names = this._names.slice();
+    const ops = names.map((n) => this._op(KIND.REGISTER, n, true));
+    // The REGISTERs went straight to the socket, ahead of what was queued
+    // while disconnected; the broker handles frames in order.
+    this._state = 'open';
+    this._flush();
+    const results = await Promise.allSettled(ops);
+    const lost = [];
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') lost.push({ name: names[i], error: r.reason });
+    });
+    if (lost.length && (first || lost.some((l) => l.error.code === 'IO' || l.error.code === 'CLOSED'))) {
+      throw lost[0].error;
+    }
+    if (lost.length) this._names = this._names.filter((n) => !lost.some((l) => l.name === n));
+    this.restoreState();
+    return { names: this._names.slice(), lost };
+  }
+
+  /**
+   * Hook run after each (re)connection once names are restored, before
+   * 'reconnect' is emitted. Subscriptions will be restored here when the
+   * broker supports pub/sub.
+   */
+  restoreState() {}
+
+  _onSocketClose(sock) {
+    if (sock !== this._socket) return;
+    this._socket = null;
+    if (this._readPaused) this._readPaused = false;
+    const err = this._closeErr || new IpchubError('IO', `ipchub: connection to the broker at ${this._path} was lost` +
+      (sock._ipchubErr ? `: ${sock._ipchubErr.message}` : ''), sock._ipchubErr ? { cause: sock._ipchubErr } : undefined);
+    const lostEpoch = this._epoch;
+    for (const [id, e] of this._pending) {
+      if (e.epoch === lostEpoch) {
+        this._settle(id, e, new IpchubError(err.code === 'CLOSED' ? 'CLOSED' : 'IO',
+          `ipchub: connection lost before ${e.what} was answered`, { id, to: e.to, cause: err }));
+      }
+    }
+    if (this._state === 'closing' || this._state === 'closed') {
+      this._finish(err);
+      return;
+    }
+    if (!this._everUp) return; // connect() is still running: it reports the failure
+    const fatal = this._closeErr && this._closeErr.fatal;
+    this._closeErr = null;
+    if (!this._reconnectOpts || fatal) {
+      this._emitSafe('disconnect', err);
+      this._finish(err);
+      return;
+    }
+    this._state = 'reconnecting';
+    // A connection that drops while names are being restored is the same
+    // outage: one 'disconnect', one 'reconnect', gap measured from the first.
+    if (this._outageStart === null) {
+      this._outageStart = now();
+      this._emitSafe('disconnect', err);
+    }
+    this._reconnectLoop();
+  }
+
+  async _reconnectLoop() {
+    const { initialDelay, maxDelay } = this._reconnectOpts;
+    let delay = initialDelay;
+    for (;;) {
+      const wait = delay / 2 + Math.random() * delay / 2;
+      await new Promise((resolve) => {
+        this._reconnectTimer = setTimeout(resolve, wait);
+        this._reconnectWake = resolve;
+      });
+      this._reconnectTimer = null;
+      this._reconnectWake = null;
+      if (this._state !== 'reconnecting') return;
+      try {
+        const info = await this._establish(false);
+        if (this._state !== 'open') return;
+        const gap = now() - this._outageStart;
+        this._outageStart = null;
+        this._emitSafe('reconnect', gap, info);
+        this._checkDrain();
+        return;
+      } catch (err) {
+        if (this._state === 'closing' || this._state === 'closed') return;
+        if (this._socket) {
+          // Failed after WELCOME: closing the socket restarts this loop
+          // through _onSocketClose.
+          this._socket.destroy();
+          return;
+        }
+        this._state = 'reconnecting';
+        delay = Math.min(delay * 2, maxDelay);
+      }
+    }
+  }
+
+  // The broker broke the protocol (or told us we did): fatal, no reconnect.
+  _protocolError(sock, err) {
+    if (sock !== this._socket) return;
+    err.fatal = true;
+    this._closeErr = err;
+    if (this._welcome) this._welcome.reject(err);
+    sock.destroy();
+  }
+
+  // Final teardown: everything still waiting fails with `err`.
+  _finish(err) {
+    if (this._state === 'closed') return;
+    this._state = 'closed';
+    if (this._reconnectTimer) clearTimeout(this._reconnectTimer);
+    if (this._reconnectWake) this._reconnectWake();
+    const code = err && err.code === 'IO' ? 'CLOSED' : (err ? err.code : 'CLOSED');
+    for (const [id, e] of this._pending) {
+      this._settle(id, e, new IpchubError(code, `ipchub: hub closed before ${e.what} was answered`, { id, to: e.to, cause: err }));
+    }
+    const unsent = this._takeBatch();
+    for (const b of unsent) {
+      scanOwnFrames(b, (kind, id, to) => {
+        if (kind === KIND.SEND) {
+          this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the message to ${to} was sent`, { id, to }));
+        }
+      });
+    }
+    this._batchEntries = [];
+    this.emit('close', err && err.code !== 'CLOSED' ? err : undefined);
+  }
+
+  /* ---------------------------------------------------------------- output */
+
+  _backlog() {
+    return this._unflushed + (this._socket && this._state === 'open' ? this._socket.writableLength : 0);
+  }
+
+  // Append one frame to the batch. Throws TOO_LARGE / WOULD_BLOCK / CLOSED.
+  _queue(fields, body, entry) {
+    if (this._state === 'closed' || this._state === 'closing') {
+      throw new IpchubError('CLOSED', 'ipchub: the hub is closed');
+    }
+    const hlen = frame.headerSize(fields);
+    const blen = body ? body.length : 0;
+    if (hlen + blen > this.maxFrame) {
+      throw new IpchubError('TOO_LARGE', `ipchub: frame of ${hlen + blen} bytes exceeds the broker's maximum of ${this.maxFrame}`);
+    }
+    const total = LEN_PREFIX + hlen + blen;
+    if (this._backlog() + total > this._maxBuffered) {
+      throw new IpchubError('WOULD_BLOCK', `ipchub: outbound backlog would exceed maxBuffered (${this._maxBuffered} bytes); wait for 'drain'`);
+    }
+    if (!this._cur || this._cur.length - this._curLen < total) {
+      if (this._curLen > this._curStart) this._chunks.push(this._cur.subarray(this._curStart, this._curLen));
+      this._cur = Buffer.allocUnsafe(Math.max(CHUNK, total));
+      this._curStart = 0;
+      this._curLen = 0;
+    }
+    const buf = this._cur;
+    let off = this._curLen;
+    buf.writeUInt32BE(hlen + blen, off);
+    off = frame.writeHeader(buf, off + LEN_PREFIX, fields);
+    if (body) {
+      buf.set(body, off);
+      off += blen;
+    }
+    this._curLen = off;
+    this._unflushed += total;
+    if (entry) this._batchEntries.push(entry);
+    if (this._unflushed >= FLUSH_AT) this._flush();
+    else if (!this._flushScheduled) {
+      this._flushScheduled = true;
+      setImmediate(() => {
+        this._flushScheduled = false;
+        this._flush();
+      });
+    }
+  }
+
+  // Detach the unflushed batch as a list of buffers.
+  _takeBatch() {
+    const out = this._chunks;
+    if (this._curLen > this._curStart) out.push(this._cur.subarray(this._curStart, this._curLen));
+    this._chunks = [];
+    this._curStart = this._curLen;
+    this._unflushed = 0;
+    return out;
+  }
+
+  _flush() {
+    if (this._state !== 'open' || !this._socket || this._unflushed === 0) return;
+    const sock = this._socket;
+    const epoch = this._epoch;
+    for (const e of this._batchEntries) e.epoch = epoch;
+    this._batchEntries = [];
+    const bufs = this._takeBatch();
+    if (bufs.length > 1) sock.cork();
+    for (const b of bufs) {
+      sock.write(b, (err) => {
+        if (err) this._writeFailed(b);
+        else this._checkDrain();
+      });
+    }
+    if (bufs.length > 1) sock.uncork();
+  }
+
+  _writeFailed(buf) {
+    scanOwnFrames(buf, (kind, id, to) => {
+      if (kind === KIND.SEND) {
+        this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while sending to ${to}; the message may not have been delivered`, { id, to }));
+      }
+    });
+  }
+
+  _checkDrain() {
+    if (this._needDrain && this._state === 'open' && this._backlog() <= this._hwm / 2) {
+      this._needDrain = false;
+      this._emitSafe('drain');
+    }
+  }
+
+  // Emit without letting a throwing listener corrupt our state: the
+  // exception is rethrown on the next tick, as an uncaught exception.
+  _emitSafe(event, ...args) {
+    try {
+      return this.emit(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+      return true;
+    }
+  }
+
+  _newId() {
+    const id = this._nextId++;
+    if (this._nextId > Number.MAX_SAFE_INTEGER) this._nextId = 1;
+    return id;
+  }
+
+  /* ----------------------------------------------------------- public API */
+
+  /**
+   * Send `value` to the connection owning `to`. Returns false when the
+   * outbound backlog is over highWaterMark (wait for 'drain'), like
+   * stream.write(). Delivery failures arrive as 'send-error'. Throws
+   * IpchubError INVALID/BAD_NAME/TOO_LARGE/WOULD_BLOCK/CLOSED and
+   * TypeError/RangeError for values with no msgpack encoding.
+   */
+  send(to, value, options) {
+    checkName(to, false);
+    const id = this._newId();
+    const fields = [KEY.kind, KIND.SEND, KEY.id, id, KEY.to, to];
+    if (options && options.nowait) fields.push(KEY.flags, WF_NOWAIT);
+    this._queue(fields, codec.encodeShared(value), null);
+    if (this._backlog() > this._hwm) {
+      this._needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Send a REQUEST and resolve with the decoded reply body. Rejects with an
+   * IpchubError: TIMEOUT, NO_SUCH_PEER, PEER_GONE, REMOTE_ERROR (message =
+   * the responder's), CANCELLED (signal), IO (connection lost after the
+   * request was written), CLOSED, LIMIT, QUEUE_FULL (nowait), ...
+   */
+  request(to, value, options = {}) {
+    return this._request(to, value, options, false);
+  }
+
+  _request(to, value, options, noBody) {
+    return new Promise((resolve, reject) => {
+      const timeout = options.timeout === undefined ? DEFAULTS.requestTimeout : options.timeout;
+      const signal = options.signal;
+      let id;
+      try {
+        checkName(to, false);
+        if (typeof timeout !== 'number' || !(timeout >= 0)) {
+          throw new IpchubError('INVALID', `ipchub: timeout must be a non-negative number of ms, not ${timeout}`);
+        }
+        if (signal && signal.aborted) {
+          throw new IpchubError('CANCELLED', 'ipchub: request aborted before it was sent', { to, cause: signal.reason });
+        }
+        const ms = timeout === Infinity || timeout === 0 ? 0 : Math.min(Math.max(1, Math.ceil(timeout)), MAX_TIMEOUT);
+        id = this._newId();
+        const entry = { what: `the request to ${to}`, to, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind: KIND.REQUEST };
+        const fields = [KEY.kind, KIND.REQUEST, KEY.id, id, KEY.to, to];
+        if (ms) fields.push(KEY.timeout, ms);
+        if (options.nowait) fields.push(KEY.flags, WF_NOWAIT);
+        this._queue(fields, noBody ? null : codec.encodeShared(value), entry);
+        this._pending.set(id, entry);
+        if (ms) {
+          entry.timer = setTimeout(() => {
+            this._cancel(id, entry, new IpchubError('TIMEOUT', `ipchub: request to ${to} timed out after ${ms} ms (no answer from the broker)`, { id, to }));
+          }, ms + TIMER_GRACE);
+          if (entry.timer.unref) entry.timer.unref();
+        }
+        if (signal) {
+          entry.signal = signal;
+          entry.onAbort = () => {
+            this._cancel(id, entry, new IpchubError('CANCELLED', `ipchub: request to ${to} cancelled`, { id, to, cause: signal.reason }));
+          };
+          signal.addEventListener('abort', entry.onAbort, { once: true });
+        }
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  // Give up a pending request locally and tell the broker (CANCEL), whose
+  // answer (CANCELLED or the late REPLY's fate) then matches nothing.
+  _cancel(id, entry, err) {
+    if (!this._settle(id, entry, err)) return;
+    if (entry.epoch === this._epoch && this._state === 'open') {
+      try {
+        this._queue([KEY.kind, KIND.CANCEL, KEY.id, id], null, null);
+      } catch (_) {
+        // closing or over maxBuffered: the broker's own timeout frees it
+      }
+    }
+  }
+
+  // End a pending entry once; returns false if it had already ended.
+  _settle(id, entry, err, value) {
+    if (this._pending.get(id) !== entry) return false;
+    this._pending.delete(id);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.signal) entry.signal.removeEventListener('abort', entry.onAbort);
+    if (err) entry.reject(err);
+    else entry.resolve(value);
+    return true;
+  }
+
+  // REGISTER / UNREGISTER / PING. `direct` writes to the socket at once
+  // (used during reconnect, ahead of the batch).
+  _op(kind, name, direct) {
+    return new Promise((resolve, reject) => {
+      const id = this._newId();
+      const what = kind === KIND.PING ? 'the ping' : `${kind === KIND.REGISTER ? 'REGISTER' : 'UNREGISTER'} ${name}`;
+      const entry = { what, to: undefined, name, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind, t0: now() };
+      const fields = [KEY.kind, kind, KEY.id, id];
+      if (name !== undefined) fields.push(KEY.name, name);
+      try {
+        if (direct) {
+          entry.epoch = this._epoch;
+          this._socket.write(frame.encodeFrame(fields, null));
+        } else {
+          this._queue(fields, null, entry);
+        }
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      this._pending.set(id, entry);
+      entry.timer = setTimeout(() => {
+        this._settle(id, entry, new IpchubError('TIMEOUT', `ipchub: no answer to ${what} within ${this._timeout} ms`, { id }));
+      }, this._timeout);
+      if (entry.timer.unref) entry.timer.unref();
+    });
+  }
+
+  /** Claim another name (resolves when the broker says OK). */
+  async register(name) {
+    checkName(name, true);
+    await this._op(KIND.REGISTER, name, false);
+    if (!this._names.includes(name)) this._names.push(name);
+  }
+
+  /** Release a name this connection holds. */
+  async unregister(name) {
+    checkName(name, true);
+    await this._op(KIND.UNREGISTER, name, false);
+    this._names = this._names.filter((n) => n !== name);
+  }
+
+  /** Round trip to the broker (PING/PONG); resolves with the time in ms. */
+  async ping() {
+    const t0 = now();
+    await this._op(KIND.PING, undefined, false);
+    return now() - t0;
+  }
+
+  /** The broker's list of registered names (ipchub.peers). */
+  peers(options = {}) {
+    return this._request('ipchub.peers', undefined, options, true);
+  }
+
+  /**
+   * Answer REQUESTs with fn(body, from, ctx); its (awaited) result is the
+   * reply, a throw becomes REMOTE_ERROR with the error's message. Pass null
+   * to remove the handler (requests then get REMOTE_ERROR "no handler").
+   */
+  handle(fn) {
+    if (fn !== null && typeof fn !== 'function') throw new IpchubError('INVALID', 'ipchub: handle() needs a function');
+    this._handler = fn;
+    return this;
+  }
+
+  /** Stop the hub from keeping the process alive (like socket.unref()). */
+  unref() {
+    this._unref = true;
+    if (this._socket) this._socket.unref();
+    return this;
+  }
+
+  ref() {
+    this._unref = false;
+    if (this._socket) this._socket.ref();
+    return this;
+  }
+
+  /**
+   * Flush what is queued, say BYE and close. Pending requests are rejected
+   * with CLOSED; resolves after 'close' has been emitted.
+   */
+  close() {
+    if (this._closePromise) return this._closePromise;
+    this._closePromise = new Promise((resolve) => {
+      this.once('close', () => resolve());
+      if (this._state === 'closed') {
+        resolve();
+        return;
+      }
+      const sock = this._socket;
+      const wasOpen = this._state === 'open';
+      if (wasOpen) {
+        try {
+          this._queue([KEY.kind, KIND.BYE], null, null);
+        } catch (_) {
+          // over maxBuffered: close anyway
+        }
+        this._flush();
+      }
+      this._state = 'closing';
+      if (this._reconnectTimer) clearTimeout(this._reconnectTimer);
+      if (this._reconnectWake) this._reconnectWake();
+      if (sock && wasOpen) {
+        sock.end();
+        const t = setTimeout(() => sock.destroy(), CLOSE_WAIT);
+        if (t.unref) t.unref();
+      } else {
+        if (sock) sock.destroy();
+        this._socket = null;
+        this._finish(new IpchubError('CLOSED', 'ipchub: hub closed'));
+      }
+    });
+    return this._closePromise;
+  }
+
+  /* ---------------------------------------------------------------- input */
+
+  _onFrame(sock, buf) {
+    if (sock !== this._socket) return;
+    let f;
+    try {
+      f = frame.parseFrame(buf);
+    } catch (err) {
+      this._protocolError(sock, err);
+      return;
+    }
+    if (this._state === 'handshake') {
+      if (f.kind === KIND.WELCOME) this._welcome.resolve(f);
+      else if (f.kind === KIND.ERROR || f.kind === KIND.BYE) {
+        const code = f.code === null ? 'CLOSED' : codeName(f.code);
+        this._protocolError(sock, new IpchubError(code, `ipchub: broker refused the connection: ${f.msg || code}`));
+      } else {
+        this._protocolError(sock, new IpchubError('PROTOCOL', `ipchub: broker sent ${frame.KIND_NAMES[f.kind]} before WELCOME`));
+      }
+      return;
+    }
+    switch (f.kind) {
+      case KIND.SEND:
+      case KIND.REQUEST:
+        if (this._held) this._held.push(f);
+        else if (f.kind === KIND.SEND) this._onSend(f);
+        else this._onRequest(f);
+        break;
+      case KIND.REPLY: this._onReply(f); break;
+      case KIND.ERROR: this._onError(sock, f); break;
+      case KIND.OK:
+      case KIND.PONG: {
+        // No entry: the operation already ended locally (its timer fired).
+        const e = this._pending.get(f.id);
+        if (e && (e.kind === KIND.PING) === (f.kind === KIND.PONG) && e.kind !== KIND.REQUEST) {
+          this._settle(f.id, e, null, undefined);
+        }
+        break;
+      }
+      case KIND.BYE: {
+        const code = f.code === null ? 'CLOSED' : codeName(f.code);
+        const err = new IpchubError(code, `ipchub: broker said goodbye${f.msg ? ': ' + f.msg : ''}`);
+        // SHUTTING_DOWN (or a plain BYE) is a restart we can ride out; a fatal code is not.
+        if (f.code !== null && FATAL.has(f.code)) err.fatal = true;
+        this._closeErr = err;
+        break;
+      }
+      case KIND.WELCOME:
+      default:
+        this._protocolError(sock, new IpchubError('PROTOCOL', `ipchub: unexpected ${frame.KIND_NAMES[f.kind]} from broker`));
+    }
+  }
+
+  _from(f) {
+    const from = { name: f.from, id: f.from_id };
+    if (f.uid !== null) from.uid = f.uid;
+    if (f.key !== null) from.key = f.key;
+    return from;
+  }
+
+  _onSend(f) {
+    const from = this._from(f);
+    let value;
+    try {
+      value = f.body ? codec.decode(f.body) : undefined;
+    } catch (err) {
+      const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a message from ${from.name || from.id}: ${err.message}`,
+        { id: f.id, from, raw: Buffer.from(f.body), cause: err });
+      if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+      return;
+    }
+    if (!this._emitSafe('message', value, from, { id: f.id, to: f.to }) && !this._warnedNoListener) {
+      this._warnedNoListener = true;
+      process.emitWarning(`ipchub: a message for ${f.to} arrived with no 'message' listener and was dropped`, 'IpchubWarning');
+    }
+  }
+
+  async _onRequest(f) {
+    const epoch = this._epoch;
+    const from = this._from(f);
+    const ctx = {
+      id: f.id,
+      to: f.to,
+      timeout: f.timeout || null,
+      deadline: f.timeout ? Date.now() + f.timeout : null,
+    };
+    let code = 0;
+    let msg = null;
+    let reply;
+    if (!this._handler) {
+      code = 16;
+      msg = 'no handler';
+    } else {
+      let body;
+      let decoded = false;
+      try {
+        body = f.body ? codec.decode(f.body) : undefined;
+        decoded = true;
+      } catch (err) {
+        code = 16;
+        msg = `cannot decode the request body: ${err.message}`;
+      }
+      if (decoded) {
+        this._activeHandlers++;
+        if (this._activeHandlers >= this._maxHandlers && !this._readPaused && this._socket) {
+          this._readPaused = true;
+          this._socket.pause();
+        }
+        try {
+          reply = await this._handler(body, from, ctx);
+        } catch (err) {
+          code = 16;
+          msg = err && err.message !== undefined ? String(err.message) : String(err);
+        }
+        this._activeHandlers--;
+        if (this._readPaused && this._activeHandlers < this._maxHandlers / 2) {
+          this._readPaused = false;
+          if (this._socket) this._socket.resume();
+        }
+      }
+    }
+    // A request from an earlier connection cannot be answered on this one.
+    if (this._epoch !== epoch || (this._state !== 'open' && this._state !== 'reconnecting')) return;
+    const fields = [KEY.kind, KIND.REPLY, KEY.id, f.id, KEY.to_id, f.from_id];
+    let body = null;
+    if (code) {
+      fields.push(KEY.code, code, KEY.msg, truncateUtf8(msg, MAX_ERRMSG));
+    } else {
+      try {
+        body = codec.encodeShared(reply);
+      } catch (err) {
+        fields.push(KEY.code, 16, KEY.msg, truncateUtf8(`cannot encode the reply: ${err.message}`, MAX_ERRMSG));
+      }
+    }
+    try {
+      this._queue(fields, body, null);
+    } catch (err) {
+      if (err.code === 'TOO_LARGE' || err.code === 'WOULD_BLOCK') {
+        try {
+          this._queue([KEY.kind, KIND.REPLY, KEY.id, f.id, KEY.to_id, f.from_id, KEY.code, 16,
+            KEY.msg, truncateUtf8(`reply not sent: ${err.message}`, MAX_ERRMSG)], null, null);
+        } catch (_) {
+          // the requester's timeout covers it
+        }
+      }
+    }
+  }
+
+  _onReply(f) {
+    const e = this._pending.get(f.id);
+    if (!e || e.kind !== KIND.REQUEST) return; // cancelled or timed out locally
+    const from = this._from(f);
+    if (f.code) {
+      const name = codeName(f.code);
+      this._settle(f.id, e, new IpchubError(name, f.msg ? `${f.msg}` : `ipchub: ${from.name || 'responder'} answered ${name}`,
+        { id: f.id, to: e.to, from, remote: true }));
+      return;
+    }
+    let value;
+    try {
+      value = f.body ? codec.decode(f.body) : undefined;
+    } catch (err) {
+      this._settle(f.id, e, new IpchubError('BAD_BODY', `ipchub: cannot decode the reply from ${e.to}: ${err.message}`,
+        { id: f.id, to: e.to, from, raw: Buffer.from(f.body), cause: err }));
+      return;
+    }
+    this._settle(f.id, e, null, value);
+  }
+
+  _onError(sock, f) {
+    const name = codeName(f.code);
+    if (FATAL.has(f.code)) {
+      this._protocolError(sock, new IpchubError(name, `ipchub: broker closed the connection: ${f.msg || name}`));
+      return;
+    }
+    const props = { id: f.id };
+    if (f.to !== null) props.to = f.to;
+    if (f.name !== null) props.hubName = f.name;
+    if (f.ref === KIND.REPLY) {
+      // Our REPLY could not be delivered (requester gone, request timed out).
+      this._emitSafe('reply-error', new IpchubError(name, `ipchub: reply not delivered: ${f.msg || name}`, props));
+      return;
+    }
+    if (f.ref === KIND.CANCEL) return; // the request had already ended
+    const e = this._pending.get(f.id);
+    if (e && (f.ref === null || f.ref === e.kind)) {
+      if (e.to !== undefined) props.to = e.to;
+      this._settle(f.id, e, new IpchubError(name, `ipchub: ${e.what} failed: ${name}${f.msg ? ': ' + f.msg : ''}`, props));
+      return;
+    }
+    if (f.ref === KIND.SEND || f.ref === null) {
+      const e2 = new IpchubError(name, `ipchub: message to ${f.to} not delivered: ${name}${f.msg ? ': ' + f.msg : ''}`, props);
+      if (!this._emitSafe('send-error', e2)) process.emitWarning(`${e2.message} (no 'send-error' listener)`, 'IpchubWarning');
+      return;
+    }
+    if (f.code === 18) return; // SHUTTING_DOWN notice without a matching frame; BYE/close follow
+  }
+}
+
+/**
+ * Connect to the broker, complete the handshake and register the names.
+ * Rejects with IpchubError NO_BROKER, TIMEOUT, NAME_TAKEN, BAD_NAME, ...
+ */
+async function connect(options = {}) {
+  const hub = new Hub(options);
+  try {
+    await hub._establish(true);
+    hub._everUp = true;
+    setImmediate(() => {
+      const held = hub._held;
+      hub._held = null;
+      for (const f of held) {
+        if (f.kind === KIND.SEND) hub._onSend(f);
+        else hub._onRequest(f);
+      }
+    });
+  } catch (err) {
+    hub._state = 'closed';
+    if (hub._socket) hub._socket.destroy();
+    hub._socket = null;
+    for (const [id, e] of hub._pending) hub._settle(id, e, err);
+    throw err;
+  }
+  return hub;
+}
+
+module.exports = { Hub, connect, resolveSocketPath, checkName, DEFAULTS };
