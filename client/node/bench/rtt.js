@@ -11,7 +11,9 @@
 const { connect, fork } = require('..');
 const { args, report } = require('./common');
 
-const opt = args({ size: 64, count: 50000, warmup: 5000, role: 'requester', tag: String(process.pid) });
+const opt = args({ size: 64, count: 50000, warmup: 5000, role: 'requester', tag: String(process.pid), socket: '' });
+// --socket PATH, else $IPCHUB_SOCKET (which child roles inherit).
+if (opt.socket) process.env.IPCHUB_SOCKET = opt.socket;
 
 async function responder() {
   const hub = await connect({ name: `rtt-responder-${opt.tag}` });
