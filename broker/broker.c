@@ -143,7 +143,7 @@ static void reject_conn(struct broker *b, int fd, const struct ucred *cred)
 	(void)!send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 	log_warn(&b->log,
-		 "connection from pid %ld uid %lu rejected: LIMIT: %u connections (--max-conns)",
+		 "conn - (pid %ld uid %lu name -) rejected: LIMIT: %u connections (max_conns)",
 		 (long)cred->pid, (unsigned long)cred->uid, b->conf.max_conns);
 }
 
