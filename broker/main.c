@@ -358,6 +358,17 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", broker_path(b));
 }
 
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 /* Socket activation: the one socket systemd passed, or -1 for none. */
 static int inherited_socket(char *err, size_t cap)
 {
@@ -433,6 +444,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++) {
 		if (!ev[i] || evsignal_add(ev[i], NULL) < 0) {
 			fprintf(stderr, "ipchubd: cannot install signal handlers\n");
+			block_signals();
 			rc = 1;
 			goto out;
 		}
@@ -441,6 +453,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", broker_path(d.b));
 	rc = broker_run(d.b) < 0 ? 1 : 0;
+	/* From here on a late SIGTERM or SIGHUP must not kill us with the
+	 * default action while we clean up: keep them pending instead. */
+	block_signals();
 	log_info(&d.b->log, "stopped");
 out:
 	for (int i = 0; i < 3; i++)
