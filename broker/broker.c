@@ -143,7 +143,7 @@ static void reject_conn(struct broker *b, int fd, const struct ucred *cred)
 	(void)!send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 	log_warn(&b->log,
-		 "connection from pid %ld uid %lu rejected: LIMIT: %u connections (--max-conns)",
+		 "conn - (pid %ld uid %lu name -) rejected: LIMIT: %u connections (max_conns)",
 		 (long)cred->pid, (unsigned long)cred->uid, b->conf.max_conns);
 }
 
@@ -194,17 +194,21 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 
 	r = conf_validate(conf, err, cap);
 	if (r < 0)
-		return NULL;
+		goto fail_early;
 	if (sodium_init() < 0) {
 		snprintf(err, cap, "libsodium initialization failed");
-		return NULL;
+		goto fail_early;
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		goto nomem;
-	b->conf = *conf;
 	b->lis.fd = -1;
+	if (conf_copy(&b->conf, conf) < 0) {
+		conf_defaults(&b->conf);
+		goto nomem;
+	}
 	log_init(&b->log, conf->log_level, stderr);
+	log_set_target(&b->log, conf->log_target);
 	TAILQ_INIT(&b->all);
 	TAILQ_INIT(&b->dead);
 	TAILQ_INIT(&b->flush);
@@ -246,6 +250,13 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 nomem:
 	snprintf(err, cap, "out of memory");
 	broker_free(b);
+	if (conf->listen_fd >= 0)
+		close(conf->listen_fd);
+	return NULL;
+
+fail_early:
+	if (conf->listen_fd >= 0)
+		close(conf->listen_fd);
 	return NULL;
 }
 
@@ -312,5 +323,6 @@ void broker_free(struct broker *b)
 	if (b->base)
 		event_base_free(b->base);
 	free(b->iov);
+	conf_clear(&b->conf);
 	free(b);
 }

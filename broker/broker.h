@@ -62,8 +62,10 @@ struct broker {
 	int iov_cap;
 };
 
-/* Create a broker listening per conf (copied). Calls sodium_init(). On
- * failure returns NULL with a one-line message in err. */
+/* Create a broker listening per conf (deep-copied; the broker owns its
+ * copy). Takes ownership of conf->listen_fd (socket activation) whether
+ * it succeeds or not. Calls sodium_init(). On failure returns NULL with a
+ * one-line message in err. */
 struct broker *broker_new(const struct broker_conf *conf, char *err,
 			  size_t cap);
 

@@ -2,6 +2,8 @@
  * listener.c - see listener.h. All checks happen before bind, in this
  * order: directory (default path only), live broker (connect succeeds),
  * stale file (connect refused: unlink it only if it is a socket).
+ * A socket inherited from the service manager skips all of that: it is
+ * checked to be a listening Unix stream socket and used as it is.
  */
 #include "listener.h"
 
@@ -10,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "addr.h"
 
@@ -98,6 +102,58 @@ static int check_path(const char *path, const struct sockaddr_un *sa,
 	return 0;
 }
 
+/* Socket activation: take over fd (listening, ours from now on), learn
+ * its path for the logs, and leave the file alone at close. */
+static int adopt_fd(struct listener *l, int fd, const struct broker_conf *conf,
+		    const struct logger *log, char *err, size_t cap)
+{
+	struct sockaddr_un sa;
+	socklen_t salen = sizeof(sa);
+	int r, fl;
+	size_t n;
+
+	r = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0);
+	if (r <= 0) {
+		snprintf(err, cap,
+			 "the socket passed by the service manager (fd %d) is not "
+			 "a listening Unix stream socket",
+			 fd);
+		return r < 0 ? r : -ENOTSOCK;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		r = -errno;
+		snprintf(err, cap, "fd %d: %s", fd, strerror(-r));
+		return r;
+	}
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0)
+		salen = 0;
+	n = salen > offsetof(struct sockaddr_un, sun_path)
+		    ? salen - offsetof(struct sockaddr_un, sun_path)
+		    : 0;
+	if (n > 0 && sa.sun_path[0] == '\0') {
+		l->path[0] = '@';
+		memcpy(l->path + 1, sa.sun_path + 1, n - 1);
+		l->path[n] = '\0';
+		l->abstract = true;
+	} else if (n > 0) {
+		memcpy(l->path, sa.sun_path, n);
+		l->path[n] = '\0';
+	} else {
+		snprintf(l->path, sizeof(l->path), "fd:%d", fd);
+	}
+	l->fd = fd;
+	l->from_manager = true;
+	if (conf->socket_path && strcmp(conf->socket_path, l->path) != 0)
+		log_warn(log,
+			 "socket %s from the service manager used; configured "
+			 "socket %s ignored",
+			 l->path, conf->socket_path);
+	return 0;
+}
+
 int listener_open(struct listener *l, struct event_base *base,
 		  const struct broker_conf *conf, const struct logger *log,
 		  listener_accept_fn cb, void *arg, char *err, size_t cap)
@@ -110,6 +166,15 @@ int listener_open(struct listener *l, struct event_base *base,
 
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
+	if (conf->listen_fd >= 0) {
+		r = adopt_fd(l, conf->listen_fd, conf, log, err, cap);
+		if (r < 0) {
+			close(conf->listen_fd);
+			return r;
+		}
+		fd = l->fd;
+		goto start;
+	}
 	r = addr_resolve(conf->socket_path, l->path, sizeof(l->path));
 	if (r < 0) {
 		snprintf(err, cap, "socket path too long");
@@ -163,6 +228,7 @@ int listener_open(struct listener *l, struct event_base *base,
 		snprintf(err, cap, "listen %s: %s", l->path, strerror(e));
 		goto fail;
 	}
+start:
 	l->fd = fd;
 	l->log = log;
 	l->cb = cb;

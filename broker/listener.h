@@ -13,6 +13,11 @@
  * SO_PEERCRED once, and hands each fd to the accept function, which takes
  * ownership of it. On EMFILE/ENFILE it logs once and pauses accepting for
  * CONF_ACCEPT_BACKOFF_MS.
+ *
+ * Socket activation: when conf->listen_fd is a socket inherited from the
+ * service manager, listener_open() takes ownership of that fd instead of
+ * binding (it must be a listening Unix stream socket), and listener_close()
+ * closes it but never unlinks its file: the socket unit owns it.
  */
 #ifndef IPCHUB_BROKER_LISTENER_H
 #define IPCHUB_BROKER_LISTENER_H
@@ -36,6 +41,7 @@ struct listener {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	bool abstract;
 	bool own_file;          /* we created path; unlink at close */
+	bool from_manager;      /* fd inherited (socket activation) */
 	dev_t dev;
 	ino_t ino;
 	struct event *accept_ev; /* owned */
@@ -48,7 +54,8 @@ struct listener {
 };
 
 /* Open and start listening. Returns 0, or a negative errno with a
- * one-line explanation in err; on failure nothing is left behind. */
+ * one-line explanation in err; on failure nothing is left behind (an
+ * inherited conf->listen_fd is closed). */
 int listener_open(struct listener *l, struct event_base *base,
 		  const struct broker_conf *conf, const struct logger *log,
 		  listener_accept_fn cb, void *arg, char *err, size_t cap);

@@ -1,10 +1,15 @@
 /*
- * log.h - leveled logging of the broker to stderr.
+ * log.h - leveled logging of the broker to stderr, syslog or the journal.
  *
- * Model: a struct logger is a plain value owned by the broker (no global
- * state): a threshold level and the stream to write to. Each call writes
- * exactly one line, "2024-05-01T12:00:00.123Z ipchubd[pid] LEVEL text",
- * with one fprintf so concurrent writers do not interleave inside a line.
+ * Model: a struct logger is a plain value owned by the broker: a threshold
+ * level, a target and the stream used by the stderr target. Each call
+ * writes exactly one record. On stderr that is one line,
+ * "2024-05-01T12:00:00.123Z ipchubd[pid] LEVEL text", written with one
+ * fputs so concurrent writers do not interleave inside a line; to syslog
+ * (facility daemon, ident "ipchubd") and the journal (sd_journal_send,
+ * SYSLOG_IDENTIFIER=ipchubd) it is one record at the matching priority,
+ * with no timestamp of ours. The syslog connection is process state
+ * (openlog); log_set_target() opens it when syslog is first chosen.
  * Levels are ordered error < warn < info < debug; a message is written when
  * its level is at or below the threshold. Policy (enforced by callers): one
  * info line per connection event, nothing per message above debug, every
@@ -22,13 +27,31 @@ enum log_level {
 	LOG_LVL_DEBUG = 3
 };
 
+/* Where records go. AUTO resolves at log_set_target() time: JOURNAL when
+ * stderr is the journal stream ($JOURNAL_STREAM names stderr's device and
+ * inode, as systemd sets it), else STDERR. */
+enum log_target {
+	LOG_TARGET_AUTO = 0,
+	LOG_TARGET_STDERR = 1,
+	LOG_TARGET_SYSLOG = 2,
+	LOG_TARGET_JOURNAL = 3
+};
+
 struct logger {
 	int level;  /* enum log_level threshold */
+	int target; /* enum log_target, never AUTO once set */
 	FILE *out;  /* borrowed; stderr in the daemon */
 };
 
 /* Initialize lg to write messages up to level to out (NULL = stderr). */
 void log_init(struct logger *lg, int level, FILE *out);
+
+/* Switch lg to target (AUTO is resolved here). */
+void log_set_target(struct logger *lg, int target);
+
+/* Parse "auto", "stderr", "syslog" or "journal". Returns it, or -1. */
+int log_target_parse(const char *s);
+const char *log_target_name(int target);
 
 /* Parse "error", "warn", "info" or "debug". Returns the level, or -1. */
 int log_level_parse(const char *s);
