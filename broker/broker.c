@@ -204,6 +204,7 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 		goto nomem;
 	b->conf = *conf;
 	b->lis.fd = -1;
+	TAILQ_INIT(&b->auth.hs);
 	log_init(&b->log, conf->log_level, stderr);
 	TAILQ_INIT(&b->all);
 	TAILQ_INIT(&b->dead);
@@ -226,6 +227,11 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 	    pending_init(&b->pending, b->base, route_on_expire, b) < 0 ||
 	    broker_iov_reserve(b, BROKER_IOV_INITIAL) < 0)
 		goto nomem;
+	r = auth_init(&b->auth, &b->conf, err, cap);
+	if (r < 0) {
+		broker_free(b);
+		return NULL;
+	}
 	b->reap_ev = event_new(b->base, -1, 0, reap_cb, b);
 	b->flush_ev = event_new(b->base, -1, 0, flush_cb, b);
 	b->stop_ev = evtimer_new(b->base, stop_timeout_cb, b);
@@ -303,6 +309,7 @@ void broker_free(struct broker *b)
 		pending_fini(&b->pending);
 	names_fini(&b->names);
 	htab_fini(&b->conns);
+	auth_fini(&b->auth);
 	if (b->reap_ev)
 		event_free(b->reap_ev);
 	if (b->flush_ev)

@@ -12,6 +12,7 @@
 #ifndef IPCHUB_BROKER_CONF_H
 #define IPCHUB_BROKER_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,10 @@ struct broker_conf {
 	uint32_t max_conns;        /* CONF_MAX_CONNS_MIN..MAX */
 	uint32_t handshake_timeout_ms;
 	int log_level;             /* enum log_level */
+	/* Authentication (auth.h, policy.h). */
+	const char *policy_path;   /* borrowed; NULL = no policy */
+	bool require_auth;         /* refuse connections that do not AUTH */
+	uint32_t max_handshakes;   /* IPCHUB_MAX_HANDSHAKES_MIN..max_conns */
 };
 
 /* Fill c with the defaults. */

@@ -2,7 +2,7 @@
  * main.c - ipchubd: parse the command line into a broker_conf, start the
  * broker, print the ready line, serve in the foreground until SIGINT or
  * SIGTERM, then stop gracefully. A second signal during the graceful stop
- * exits at once. Exit status: 0 after a clean stop, 1 when the broker
+ * exits at once. SIGHUP reloads the --policy file (auth_reload). Exit status: 0 after a clean stop, 1 when the broker
  * cannot start, 2 for a bad command line.
  */
 #include <errno.h>
@@ -42,19 +42,30 @@ static void usage(FILE *f)
 		"  --max-pending N      pending requests per connection (default %u;\n"
 		"                       1..%u)\n"
 		"  --max-conns N        simultaneous connections (default %u; %u..%u)\n"
+		"  --handshake-timeout MS  close connections that have not finished the\n"
+		"                       handshake (HELLO; with --require-auth, AUTH)\n"
+		"                       in time (default %u; %u..%u)\n"
+		"  --max-handshakes N   connections allowed in the handshake at once;\n"
+		"                       beyond, the oldest is dropped (default %u)\n"
+		"  --policy FILE        names reserved to keys and/or uids (see\n"
+		"                       SECURITY.md); reloaded on SIGHUP\n"
+		"  --require-auth       refuse connections that do not authenticate\n"
+		"                       with a key listed in the policy\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  -h, --help           show this help and exit\n"
 		"  -V, --version        show the version and exit\n"
 		"\n"
 		"Prints \"ipchubd: listening on PATH\" on stdout when ready; logs go to\n"
-		"stderr. SIGINT/SIGTERM stop it gracefully.\n",
+		"stderr. SIGINT/SIGTERM stop it gracefully; SIGHUP reloads --policy.\n",
 		CONF_SOCKET_MODE_DEFAULT, IPCHUB_MAX_FRAME_DEFAULT,
 		IPCHUB_MAX_FRAME_MIN, IPCHUB_MAX_FRAME_MAX,
 		IPCHUB_QUEUE_HWM_DEFAULT, IPCHUB_QUEUE_HWM_MIN,
 		IPCHUB_QUEUE_HWM_MAX, IPCHUB_MAX_NAMES_DEFAULT,
 		IPCHUB_MAX_NAMES_MAX, IPCHUB_MAX_PENDING_DEFAULT,
 		IPCHUB_MAX_PENDING_MAX, IPCHUB_MAX_CONNS_DEFAULT,
-		CONF_MAX_CONNS_MIN, CONF_MAX_CONNS_MAX);
+		CONF_MAX_CONNS_MIN, CONF_MAX_CONNS_MAX,
+		IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT, CONF_HANDSHAKE_TIMEOUT_MIN_MS,
+		CONF_HANDSHAKE_TIMEOUT_MAX_MS, IPCHUB_MAX_HANDSHAKES_DEFAULT);
 }
 
 static int bad_value(const char *opt, const char *val, int r)
@@ -79,6 +90,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	broker_stop(b);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)sig;
+	(void)what;
+	if (!b->stopping)
+		auth_reload(b);
+}
+
 enum {
 	OPT_SOCKET = 256,
 	OPT_SOCKET_MODE,
@@ -87,7 +108,11 @@ enum {
 	OPT_MAX_NAMES,
 	OPT_MAX_PENDING,
 	OPT_MAX_CONNS,
-	OPT_LOG_LEVEL
+	OPT_LOG_LEVEL,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_MAX_HANDSHAKES,
+	OPT_POLICY,
+	OPT_REQUIRE_AUTH
 };
 
 int main(int argc, char **argv)
@@ -101,13 +126,17 @@ int main(int argc, char **argv)
 		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
 		{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+		{"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
+		{"policy", required_argument, NULL, OPT_POLICY},
+		{"require-auth", no_argument, NULL, OPT_REQUIRE_AUTH},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct broker_conf conf;
 	struct broker *b;
-	struct event *sigint_ev, *sigterm_ev;
+	struct event *sigint_ev, *sigterm_ev, *sighup_ev;
 	char err[512];
 	int opt, r, rc;
 
@@ -146,6 +175,18 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			r = conf_parse_u32(optarg, &conf.handshake_timeout_ms);
+			break;
+		case OPT_MAX_HANDSHAKES:
+			r = conf_parse_u32(optarg, &conf.max_handshakes);
+			break;
+		case OPT_POLICY:
+			conf.policy_path = optarg;
+			break;
+		case OPT_REQUIRE_AUTH:
+			conf.require_auth = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -186,8 +227,11 @@ int main(int argc, char **argv)
 	}
 	sigint_ev = evsignal_new(broker_base(b), SIGINT, on_signal, b);
 	sigterm_ev = evsignal_new(broker_base(b), SIGTERM, on_signal, b);
-	if (!sigint_ev || !sigterm_ev || evsignal_add(sigint_ev, NULL) < 0 ||
-	    evsignal_add(sigterm_ev, NULL) < 0) {
+	sighup_ev = evsignal_new(broker_base(b), SIGHUP, on_sighup, b);
+	if (!sigint_ev || !sigterm_ev || !sighup_ev ||
+	    evsignal_add(sigint_ev, NULL) < 0 ||
+	    evsignal_add(sigterm_ev, NULL) < 0 ||
+	    evsignal_add(sighup_ev, NULL) < 0) {
 		fprintf(stderr, "ipchubd: cannot install signal handlers\n");
 		rc = 1;
 		goto out;
@@ -201,6 +245,8 @@ out:
 		event_free(sigint_ev);
 	if (sigterm_ev)
 		event_free(sigterm_ev);
+	if (sighup_ev)
+		event_free(sighup_ev);
 	broker_free(b);
 	return rc;
 }
