@@ -207,6 +207,7 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 		conf_defaults(&b->conf);
 		goto nomem;
 	}
+	TAILQ_INIT(&b->auth.hs);
 	log_init(&b->log, conf->log_level, stderr);
 	log_set_target(&b->log, conf->log_target);
 	TAILQ_INIT(&b->all);
@@ -230,6 +231,11 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 	    pending_init(&b->pending, b->base, route_on_expire, b) < 0 ||
 	    broker_iov_reserve(b, BROKER_IOV_INITIAL) < 0)
 		goto nomem;
+	r = auth_init(&b->auth, &b->conf, err, cap);
+	if (r < 0) {
+		broker_free(b);
+		return NULL;
+	}
 	b->reap_ev = event_new(b->base, -1, 0, reap_cb, b);
 	b->flush_ev = event_new(b->base, -1, 0, flush_cb, b);
 	b->stop_ev = evtimer_new(b->base, stop_timeout_cb, b);
@@ -314,6 +320,7 @@ void broker_free(struct broker *b)
 		pending_fini(&b->pending);
 	names_fini(&b->names);
 	htab_fini(&b->conns);
+	auth_fini(&b->auth);
 	if (b->reap_ev)
 		event_free(b->reap_ev);
 	if (b->flush_ev)

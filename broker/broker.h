@@ -31,6 +31,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "conn.h"
 #include "htab.h"
@@ -60,6 +61,7 @@ struct broker {
 	bool stopping;
 	struct iovec *iov;           /* owned scratch for evbuffer_peek */
 	int iov_cap;
+	struct auth_ctx auth;        /* policy, handshake FIFO (auth.h) */
 };
 
 /* Create a broker listening per conf (deep-copied; the broker owns its

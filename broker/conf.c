@@ -39,6 +39,21 @@ const struct conf_opt conf_opts[] = {
 	    CONF_LIVE, "N", "pending requests per connection"),
 	ROW("max-conns", CONF_T_U32, max_conns, CONF_MAX_CONNS_MIN,
 	    CONF_MAX_CONNS_MAX, CONF_LIVE, "N", "simultaneous connections"),
+	ROW("handshake-timeout", CONF_T_U32, handshake_timeout_ms,
+	    CONF_HANDSHAKE_TIMEOUT_MIN_MS, CONF_HANDSHAKE_TIMEOUT_MAX_MS,
+	    CONF_RESTART, "MS",
+	    "close connections that have not finished the handshake (HELLO; "
+	    "with --require-auth, AUTH) in time"),
+	ROW("max-handshakes", CONF_T_U32, max_handshakes,
+	    IPCHUB_MAX_HANDSHAKES_MIN, CONF_MAX_CONNS_MAX, CONF_RESTART, "N",
+	    "connections allowed in the handshake at once; beyond, the oldest "
+	    "is dropped"),
+	ROW("policy", CONF_T_STR, policy_path, 0, 0, CONF_RESTART, "FILE",
+	    "names reserved to keys and/or uids (SECURITY.md); its contents "
+	    "are reloaded on SIGHUP"),
+	ROW("require-auth", CONF_T_BOOL, require_auth, 0, 1, CONF_RESTART, "",
+	    "refuse connections that do not authenticate with a key listed in "
+	    "the policy"),
 	ROW("log-level", CONF_T_LOG_LEVEL, log_level, LOG_LVL_ERROR,
 	    LOG_LVL_DEBUG, CONF_LIVE, "LEVEL", "error, warn, info or debug"),
 	ROW("log-target", CONF_T_LOG_TARGET, log_target, LOG_TARGET_AUTO,
@@ -62,6 +77,7 @@ void conf_defaults(struct broker_conf *c)
 	c->log_level = LOG_LVL_INFO;
 	c->log_target = LOG_TARGET_AUTO;
 	c->listen_fd = -1;
+	c->max_handshakes = IPCHUB_MAX_HANDSHAKES_DEFAULT;
 }
 
 /* Field accessors: the table's offsets are only dereferenced here. */
@@ -369,12 +385,14 @@ int conf_validate(const struct broker_conf *c, char *err, size_t cap)
 	for (size_t i = 0; i < conf_nopts; i++)
 		if (conf_check(c, &conf_opts[i], err, cap) < 0)
 			return -EINVAL;
-	if (c->handshake_timeout_ms < CONF_HANDSHAKE_TIMEOUT_MIN_MS ||
-	    c->handshake_timeout_ms > CONF_HANDSHAKE_TIMEOUT_MAX_MS) {
+	if (c->policy_path && c->policy_path[0] == '\0') {
+		snprintf(err, cap, "policy (--policy): empty path");
+		return -EINVAL;
+	}
+	if (c->require_auth && !c->policy_path) {
 		snprintf(err, cap,
-			 "handshake timeout %u ms out of range (allowed %u..%u)",
-			 c->handshake_timeout_ms, CONF_HANDSHAKE_TIMEOUT_MIN_MS,
-			 CONF_HANDSHAKE_TIMEOUT_MAX_MS);
+			 "--require-auth needs --policy FILE (require_auth needs policy): "
+			 "the keys that may authenticate");
 		return -EINVAL;
 	}
 	return 0;

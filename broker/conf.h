@@ -78,6 +78,10 @@ struct broker_conf {
 	uint32_t max_conns;        /* CONF_MAX_CONNS_MIN..MAX */
 	uint32_t handshake_timeout_ms;
 	int log_level;             /* enum log_level */
+	/* Authentication (auth.h, policy.h). */
+	const char *policy_path;   /* NULL = no policy */
+	bool require_auth;         /* refuse connections that do not AUTH */
+	uint32_t max_handshakes;   /* IPCHUB_MAX_HANDSHAKES_MIN..MAX */
 	int log_target;            /* enum log_target */
 	/* Not a setting: a listening socket inherited from the service
 	 * manager (socket activation), or -1 to bind socket_path.

@@ -84,6 +84,7 @@ static void conn_detach(struct conn *c)
 		c->gone_name[nlen] = '\0';
 	}
 	broker_conn_unregister(b, c);
+	auth_conn_end(c);
 	names_release_all(&b->names, &c->names);
 	while ((p = pending_list_first(&c->req_pending)))
 		pending_remove(&b->pending, p);
@@ -393,8 +394,9 @@ static void conn_process(struct conn *c)
 			break;
 		evbuffer_copyout(c->in, pfx, sizeof(pfx));
 		len = frame_get_len(pfx);
-		max = c->state == CONN_READY ? b->conf.max_frame
-					     : IPCHUB_MAX_PREAUTH_FRAME;
+		max = c->state == CONN_READY && !auth_in_handshake(&c->auth)
+			      ? b->conf.max_frame
+			      : IPCHUB_MAX_PREAUTH_FRAME;
 		rc = frame_len_check(len, max);
 		if (rc != WIRE_E_OK) {
 			conn_fail(c, rc, 0, 0,
@@ -460,8 +462,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == CONN_AWAIT_HELLO) {
-		log_info(&c->b->log, "%s rejected: no HELLO within %u ms",
+	if (c->state == CONN_AWAIT_HELLO ||
+	    (c->state == CONN_READY && auth_in_handshake(&c->auth))) {
+		log_info(&c->b->log, "%s rejected: handshake not completed within %u ms",
 			 conn_desc(c, d, sizeof(d)),
 			 c->b->conf.handshake_timeout_ms);
 		conn_kill(c, "handshake timeout");
@@ -506,6 +509,7 @@ struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
 	tv.tv_usec = (suseconds_t)(b->conf.handshake_timeout_ms % 1000) * 1000;
 	evtimer_add(c->timer_ev, &tv);
 	conn_update_read(c);
+	auth_conn_start(c);
 	return c;
 }
 
@@ -513,6 +517,7 @@ void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	auth_conn_end(c);
 	if (c->rd_ev)
 		event_free(c->rd_ev);
 	if (c->wr_ev)

@@ -44,6 +44,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "frame.h"
 #include "names.h"
 #include "pending.h"
@@ -100,6 +101,7 @@ struct conn {
 	const char *close_reason;         /* static string */
 	char gone_name[IPCHUB_MAX_NAME + 1]; /* primary name at detach */
 	char agent[IPCHUB_MAX_AGENT + 1];
+	struct conn_auth auth;            /* handshake and identity (auth.h) */
 };
 
 /* Create a connection for an accepted fd (non-blocking, CLOEXEC) and start

@@ -10,6 +10,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "name.h"
 #include "route.h"
 #include "svc.h"
 
@@ -51,9 +52,11 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 	w.max_frame = b->conf.max_frame;
 	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME);
 	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
+	auth_welcome(c, &w);
 	conn_send_hdr(c, &w);
 	c->state = CONN_READY;
-	evtimer_del(c->timer_ev);
+	if (!auth_in_handshake(&c->auth))
+		evtimer_del(c->timer_ev);
 	log_info(&b->log, "%s ready: protocol %u, agent \"%s\"",
 		 conn_desc(c, d, sizeof(d)), hi, c->agent);
 }
@@ -62,9 +65,16 @@ static void on_register(struct conn *c, const struct conn_frame *f)
 {
 	struct broker *b = c->b;
 	const struct frame_hdr *h = &f->h;
-	int rc = names_register(&b->names, &c->names, c, h->name, h->name_len,
-				b->conf.max_names);
+	int rc = name_check(h->name, h->name_len);
 	char d[384];
+
+	if (rc == WIRE_E_OK && name_is_reserved(h->name, h->name_len))
+		rc = WIRE_E_BAD_NAME;
+	if (rc == WIRE_E_OK)
+		rc = auth_may_register(c, h->name, h->name_len);
+	if (rc == WIRE_E_OK)
+		rc = names_register(&b->names, &c->names, c, h->name,
+				    h->name_len, b->conf.max_names);
 
 	if (rc == WIRE_E_OK) {
 		reply_ok(c, h->id);
@@ -113,13 +123,11 @@ void dispatch_frame(struct conn *c, struct conn_frame *f)
 				  "%s before HELLO", frame_kind_name(kind));
 		return;
 	}
+	if (!auth_filter(c, f))
+		return;
 	switch (kind) {
 	case WIRE_HELLO:
 		conn_fail(c, WIRE_E_PROTOCOL, kind, 0, "second HELLO");
-		break;
-	case WIRE_AUTH:
-		conn_fail(c, WIRE_E_PROTOCOL, kind, 0,
-			  "AUTH without a challenge (authentication is not enabled)");
 		break;
 	case WIRE_BYE:
 		conn_close(c, "BYE from client");

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 
 int broker_reload(struct broker *b, const struct broker_conf *nc, char *err,
@@ -63,8 +64,15 @@ int broker_reload(struct broker *b, const struct broker_conf *nc, char *err,
 		log_info(&b->log, "reload: %s: %s -> %s", key, was, now);
 		changed++;
 	}
-	/* Prepare steps of other subsystems go here (they may fail; on
-	 * failure: conf_clear(&next), set err, return). */
+	/* The access policy (same path: it is restart-only) is re-read and
+	 * applied here: a policy that fails to load fails the whole reload
+	 * before anything changed; once it loaded, names it no longer allows
+	 * are revoked, and the configuration commit below cannot fail. */
+	r = auth_reload(b, err, cap);
+	if (r < 0) {
+		conf_clear(&next);
+		return r;
+	}
 
 	/* Commit: nothing below can fail. */
 	conf_clear(&b->conf);

@@ -54,6 +54,7 @@ static void stamp(struct conn *c, struct frame_hdr *h)
 	h->uid = (uint32_t)c->cred.uid;
 	h->has |= FH(WK_FROM_ID) | FH(WK_UID);
 	h->has &= ~(FH(WK_FLAGS) | FH(WK_TO_ID) | FH(WK_FROM));
+	auth_stamp(c, h);
 	if (name)
 		frame_set_str(h, WK_FROM, name, nlen);
 }

@@ -13,9 +13,11 @@
 #include "log.h"
 #include "mpw.h"
 
-/* Largest encoding of one peers entry: fixmap(4) + four keys (at most 5
- * bytes each) + str8 name (2 + 255) + three uint64 values (9 each). */
-#define SVC_PEER_ENTRY_MAX (1 + 4 * 5 + 2 + IPCHUB_MAX_NAME + 3 * 9)
+/* Largest encoding of one peers entry: fixmap(6) + six keys (at most 5
+ * bytes each) + str8 name (2 + 255) + three uint64 values (9 each) + the
+ * "auth" bool (1) + the "key" bin8 (2 + 32). */
+#define SVC_PEER_ENTRY_MAX \
+	(1 + 6 * 5 + 2 + IPCHUB_MAX_NAME + 3 * 9 + 1 + 2 + AUTH_PK_LEN)
 /* array32 header. */
 #define SVC_ARRAY_HDR_MAX 5u
 
@@ -59,7 +61,7 @@ uint8_t *svc_peers_body(const struct names *t, size_t max_body, size_t *len)
 		uint8_t ent[SVC_PEER_ENTRY_MAX];
 
 		mpw_init(&w, ent, sizeof(ent));
-		mpw_map(&w, 4);
+		mpw_map(&w, c->auth.authenticated ? 6 : 5);
 		mpw_str(&w, "name", 4);
 		mpw_str(&w, v[i]->name, v[i]->len);
 		mpw_str(&w, "conn", 4);
@@ -68,6 +70,12 @@ uint8_t *svc_peers_body(const struct names *t, size_t max_body, size_t *len)
 		mpw_uint(&w, (uint64_t)(c->cred.pid > 0 ? c->cred.pid : 0));
 		mpw_str(&w, "uid", 3);
 		mpw_uint(&w, (uint64_t)c->cred.uid);
+		mpw_str(&w, "auth", 4);
+		mpw_bool(&w, c->auth.authenticated);
+		if (c->auth.authenticated) {
+			mpw_str(&w, "key", 3);
+			mpw_bin(&w, c->auth.pk, AUTH_PK_LEN);
+		}
 		/* at counts the array header at its largest: a safe bound. */
 		if (w.overflow || at + w.len > cap || at + w.len > max_body)
 			break;

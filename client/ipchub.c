@@ -37,8 +37,11 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include <sodium.h>
+
 #include "frame.h"
 #include "ipchub.h"
+#include "key.h"
 #include "limits.h"
 #include "mpr.h"
 #include "msg.h"
@@ -501,6 +504,36 @@ static int sock_connect(ipchub *h, int64_t deadline)
 	}
 }
 
+/* Prove k to the broker right after WELCOME (PROTOCOL.md section 6.7):
+ * AUTH {pk, nonce, sig}, answered OK {id: 0} or ERROR AUTH_FAILED. */
+static int authenticate(ipchub *h, const struct key *k, int64_t deadline)
+{
+	struct frame_hdr f;
+	struct transcript_in in;
+
+	if (!h->s.has_challenge ||
+	    strlen(h->s.broker) != IPCHUB_BROKER_ID_LEN)
+		return IPCHUB_E_PROTOCOL; /* a broker that cannot check keys */
+	frame_init(&f, WIRE_AUTH);
+	memcpy(f.pk, k->pk, sizeof(f.pk));
+	randombytes_buf(f.nonce, sizeof(f.nonce));
+	in = (struct transcript_in){
+		.ver = h->s.ver,
+		.broker = h->s.broker,
+		.conn = h->s.conn,
+		.challenge = h->s.challenge,
+		.nonce = f.nonce,
+		/* SO_PEERCRED records the effective uid at connect(). */
+		.uid = (uint32_t)geteuid(),
+		.pk = k->pk,
+	};
+	key_sign(k, &in, f.sig);
+	f.sig_len = AUTH_SIG_LEN;
+	f.has |= FH(WK_PK) | FH(WK_NONCE) | FH(WK_SIG);
+	f.id = 0; /* not on the wire: the broker answers with id 0 */
+	return call(h, &f, NULL, 0, WAIT_OK, deadline, NULL, NULL);
+}
+
 static void handle_free(ipchub *h)
 {
 	ipchub_msg *m;
@@ -518,6 +551,10 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 {
 	const char *agent = "libipchub/" IPCHUB_VERSION_STRING;
 	int timeout = IPCHUB_CLIENT_CONNECT_TIMEOUT_MS;
+	const char *key_path = NULL;
+	struct key key;
+	bool have_key = false;
+	char kerr[256];
 	int64_t deadline;
 	ipchub *h;
 	int rc;
@@ -531,10 +568,21 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 	if (opts && opts->agent)
 		agent = opts->agent;
 	deadline = deadline_in(timeout);
+	key_path = opts && opts->key ? opts->key : getenv("IPCHUB_KEY");
+	if (key_path && *key_path) {
+		/* Before connecting: a bad key file fails fast and clearly. */
+		rc = key_load(key_path, &key, kerr, sizeof(kerr));
+		if (rc)
+			return rc;
+		have_key = true;
+	}
 
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		if (have_key)
+			key_wipe(&key);
 		return IPCHUB_E_NOMEM;
+	}
 	h->fd = -1;
 	sess_init(&h->s);
 	if (addr_resolve(opts ? opts->socket : NULL, h->path,
@@ -555,9 +603,17 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 	w_end(h, NULL);
 	if (rc)
 		goto fail;
+	if (have_key) {
+		rc = authenticate(h, &key, deadline);
+		if (rc)
+			goto fail;
+		key_wipe(&key);
+	}
 	*out = h;
 	return IPCHUB_OK;
 fail:
+	if (have_key)
+		key_wipe(&key);
 	handle_free(h);
 	return rc;
 }

@@ -85,7 +85,8 @@ enum ipchub_code {
 	IPCHUB_E_INVALID = 67,     /* bad argument from the caller */
 	IPCHUB_E_WOULD_BLOCK = 68, /* outbound queue full (non-blocking use) */
 	IPCHUB_E_NO_BROKER = 69,   /* no broker listening at the socket path */
-	IPCHUB_E_INTERRUPTED = 70  /* a signal interrupted the wait */
+	IPCHUB_E_INTERRUPTED = 70, /* a signal interrupted the wait */
+	IPCHUB_E_BAD_KEY = 71      /* key file missing, malformed or not 0600 */
 };
 
 /* Stable upper-case name of a code ("NO_SUCH_PEER"); "UNKNOWN" otherwise. */
@@ -114,12 +115,21 @@ struct ipchub_opts {
 	/* Free-form description sent to the broker (shown by operators'
 	 * tools); NULL for "libipchub/<version>". */
 	const char *agent;
+	/* Secret key file to authenticate with (written by `ipchub keygen`;
+	 * see SECURITY.md); NULL: $IPCHUB_KEY if set and non-empty, else no
+	 * authentication. The file must be owned by the caller's uid and
+	 * have no group/other permission bits. The secret is read, used for
+	 * one signature during the handshake and wiped; it is not kept. */
+	const char *key;
 };
 
 /* Connect and complete the handshake. opts may be NULL for defaults.
  * Returns IPCHUB_OK and a handle in *out, IPCHUB_E_NO_BROKER when nothing
  * listens at the path, IPCHUB_E_UNSUPPORTED_VERSION, IPCHUB_E_TIMEOUT,
- * IPCHUB_E_IO, IPCHUB_E_NOMEM or IPCHUB_E_INVALID. */
+ * IPCHUB_E_IO, IPCHUB_E_NOMEM or IPCHUB_E_INVALID. With a key:
+ * IPCHUB_E_BAD_KEY when the key file cannot be used (checked before
+ * connecting), IPCHUB_E_AUTH_FAILED when the broker refused the proof
+ * (its key is not in the broker's policy, or the proof was wrong). */
 int ipchub_connect(const struct ipchub_opts *opts, ipchub **out);
 
 /* Flush what is queued (bounded by a short deadline), say BYE, close the
@@ -228,6 +238,16 @@ int ipchub_msg_error(const ipchub_msg *m);
 const char *ipchub_msg_error_text(const ipchub_msg *m);
 /* Request deadline in ms as the broker forwarded it (0: none). */
 uint32_t ipchub_msg_timeout(const ipchub_msg *m);
+/* Sender's uid as the kernel told the broker (SO_PEERCRED, read when the
+ * sender connected), or UINT32_MAX when the message carries none (the
+ * broker's own replies, errors). */
+uint32_t ipchub_msg_uid(const ipchub_msg *m);
+/* Sender's verified key id - the Ed25519 public key (32 bytes) it proved
+ * during the handshake - or NULL when the sender did not authenticate.
+ * *len (may be NULL) receives its length (0 when NULL). Borrowed from m.
+ * Its text form is "ed25519:" + lowercase hex, as `ipchub keygen`
+ * prints it. */
+const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len);
 void ipchub_msg_free(ipchub_msg *m); /* NULL accepted */
 
 /* Unpack the body into msgpack-c objects after validating it with

@@ -58,6 +58,11 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 	m->timeout = (h->has & FH(WK_TIMEOUT)) ? h->timeout : 0;
 	m->code = (h->has & FH(WK_CODE)) ? (int)h->code : 0;
 	m->ref = (h->has & FH(WK_REF)) ? h->ref : 0;
+	m->uid = (h->has & FH(WK_UID)) ? h->uid : UINT32_MAX;
+	if (h->has & FH(WK_KEY)) {
+		m->key_len = (uint8_t)h->key_len;
+		memcpy(m->key, h->key, h->key_len);
+	}
 	m->size = size;
 
 	cursor = (char *)(m + 1);
@@ -103,6 +108,15 @@ const char *ipchub_msg_error_text(const ipchub_msg *m)
 }
 
 uint32_t ipchub_msg_timeout(const ipchub_msg *m) { return m->timeout; }
+
+uint32_t ipchub_msg_uid(const ipchub_msg *m) { return m->uid; }
+
+const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len)
+{
+	if (len)
+		*len = m->key_len;
+	return m->key_len ? m->key : NULL;
+}
 
 void ipchub_msg_free(ipchub_msg *m) { free(m); }
 

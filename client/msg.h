@@ -28,6 +28,9 @@ struct ipchub_msg {
 	uint64_t from_id;
 	uint32_t timeout;
 	uint32_t ref;            /* ERROR: kind of the frame it answers, 0 if unknown */
+	uint32_t uid;            /* stamped sender uid, UINT32_MAX if absent */
+	uint8_t key_len;         /* stamped key id length, 0 if absent */
+	uint8_t key[32];         /* stamped key id */
 	const char *from;        /* NULL when absent; points into the block */
 	const char *to;          /* NULL when absent */
 	const char *errtext;     /* NULL when absent */

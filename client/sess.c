@@ -239,6 +239,9 @@ static int on_welcome(struct sess *s, const struct frame_hdr *h)
 	s->conn = h->conn;
 	memcpy(s->broker, h->broker, h->broker_len);
 	s->broker[h->broker_len] = '\0';
+	s->has_challenge = (h->has & FH(WK_CHALLENGE)) != 0;
+	if (s->has_challenge)
+		memcpy(s->challenge, h->challenge, sizeof(s->challenge));
 	s->state = SESS_READY;
 	return 0;
 }

@@ -76,6 +76,8 @@ struct sess {
 	uint32_t ver;       /* version chosen by the broker */
 	uint32_t max_frame; /* broker's limit (header + body) */
 	char broker[IPCHUB_BROKER_ID_LEN + 1];
+	bool has_challenge; /* WELCOME carried an auth challenge */
+	uint8_t challenge[32];
 	struct sess_buf in;
 	struct sess_buf out;
 	struct frame_hdr hdr; /* scratch for decoding; holds EV_BYE text */

@@ -49,7 +49,7 @@
 	X(WK_CHALLENGE, "challenge", BIN, challenge)    \
 	X(WK_PK, "pk", BIN, pk)                         \
 	X(WK_NONCE, "nonce", BIN, nonce)                \
-	X(WK_SIG, "sig", BIN, sig)                      \
+	X(WK_SIG, "sig", BINV, sig)                      \
 	X(WK_TOPIC, "topic", STR, topic)                \
 	X(WK_POLICY, "policy", U, policy)               \
 	X(WK_COUNT, "count", U, count)

@@ -52,7 +52,7 @@ struct frame_hdr {
 	uint32_t ref;
 	uint32_t policy;
 	uint16_t to_len, from_len, name_len, msg_len, agent_len, topic_len;
-	uint16_t broker_len, key_len;
+	uint16_t broker_len, key_len, sig_len;
 	char to[IPCHUB_MAX_NAME + 1];
 	char from[IPCHUB_MAX_NAME + 1];
 	char name[IPCHUB_MAX_NAME + 1];

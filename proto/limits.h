@@ -79,9 +79,30 @@
 /* Default cap on simultaneous connections: each costs an fd and ~1-2 KiB. */
 #define IPCHUB_MAX_CONNS_DEFAULT 16384u
 
-/* A connection that has not sent HELLO (and, with auth, AUTH) within this
- * time is closed. */
+/* A connection that has not sent HELLO (and, with --require-auth, a
+ * successful AUTH) within this time is closed (broker option
+ * --handshake-timeout). */
 #define IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT 5000u
+
+/* Default cap on connections still in the handshake (no HELLO yet, or,
+ * with --require-auth, no successful AUTH yet). When it is reached the
+ * oldest of them is dropped for each new one: a flood of silent
+ * connections only evicts itself, while a real client, which finishes
+ * its handshake within a round trip, is not starved. */
+#define IPCHUB_MAX_HANDSHAKES_DEFAULT 256u
+#define IPCHUB_MAX_HANDSHAKES_MIN 1u
+
+/* Policy file (broker --policy): read at most this many bytes, so a
+ * wrong path (a log, a device) fails fast instead of eating memory. */
+#define IPCHUB_POLICY_MAX_BYTES (1024u * 1024u)
+/* Longest policy line: a pattern, a key and a uid fit with lots of room. */
+#define IPCHUB_POLICY_MAX_LINE 1024u
+/* Rules per policy file: matching is a linear scan per REGISTER. */
+#define IPCHUB_POLICY_MAX_RULES 4096u
+
+/* Client key file: a secret key line is 143 bytes; anything larger than
+ * this is not a key file. */
+#define IPCHUB_KEY_FILE_MAX 4096u
 
 /* Request deadlines: 0 means none; larger values are clamped to this. */
 #define IPCHUB_MAX_TIMEOUT_MS (24u * 3600u * 1000u)

@@ -64,7 +64,7 @@ enum wire_key {
 	WK_CHALLENGE = 20, /* bin32  WELCOME: auth challenge */
 	WK_PK = 21,        /* bin32  AUTH: public key */
 	WK_NONCE = 22,     /* bin32  AUTH: client nonce */
-	WK_SIG = 23,       /* bin64  AUTH: signature */
+	WK_SIG = 23,       /* bin    AUTH: signature, 1..64 bytes (64 valid) */
 	WK_TOPIC = 24,     /* str    PUBLISH topic / SUBSCRIBE pattern */
 	WK_POLICY = 25,    /* uint   SUBSCRIBE: slow-consumer policy */
 	WK_COUNT = 26,     /* uint64 GAP: messages lost */

@@ -27,6 +27,7 @@
 struct cli {
 	const char *socket;  /* --socket, or NULL */
 	const char *name;    /* --name, or NULL */
+	const char *key;     /* --key, or NULL ($IPCHUB_KEY) */
 	int timeout_ms;      /* --timeout, or CLI_TIMEOUT_MS_DEFAULT */
 	bool timeout_set;    /* --timeout was given */
 	int verbose;         /* -v count */
@@ -73,5 +74,6 @@ int cmd_listen(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
 int cmd_peers(struct cli *c, int argc, char **argv);
 int cmd_ping(struct cli *c, int argc, char **argv);
+int cmd_keygen(struct cli *c, int argc, char **argv);
 
 #endif

@@ -4,22 +4,57 @@
  *
  * Model: the reply body is an array of maps; each is converted to JSON
  * and printed with the documented keys first (name, conn, pid, uid), then
- * any others the broker adds.
+ * any others the broker adds. The identity keys "auth" and "key" are
+ * shown only with -l, the key in its text form "ed25519:HEX".
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "cli.h"
 #include "json.h"
+#include "transcript.h"
 
-static int print_entry(json_t *e)
+/* {"$bin": base64} of a 32-byte key -> "ed25519:HEX"; NULL otherwise. */
+static json_t *key_text(json_t *v)
+{
+	const char *b64 = json_string_value(json_object_get(v, "$bin"));
+	uint8_t pk[AUTH_PK_LEN];
+	char text[PKTEXT_LEN + 1];
+	size_t n = 0;
+
+	if (!b64 || sodium_base642bin(pk, sizeof(pk), b64, strlen(b64), NULL,
+				      &n, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    n != AUTH_PK_LEN)
+		return NULL;
+	pktext_format(pk, text, sizeof(text));
+	return json_string(text);
+}
+
+static int print_entry(json_t *e, bool longfmt)
 {
 	static const char *const order[] = {"name", "conn", "pid", "uid"};
 	json_t *out = json_object();
+	json_t *key = json_object_get(e, "key");
 	char *text;
 
 	if (!out)
 		return IPCHUB_E_NOMEM;
+	if (key) {
+		json_t *kt = key_text(key);
+
+		if (kt)
+			json_object_set_new(e, "key", kt);
+	}
+	if (!longfmt) {
+		json_object_del(e, "auth");
+		json_object_del(e, "key");
+	} else if (!json_object_get(e, "auth")) {
+		json_object_set_new(e, "auth", json_false());
+	}
 	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
 		json_t *v = json_object_get(e, order[k]);
 
@@ -50,9 +85,15 @@ int cmd_peers(struct cli *c, int argc, char **argv)
 	char err[256];
 	int rc;
 
-	if (argc > 1)
-		return cli_usage_error("peers", "unexpected argument '%s'",
-				       argv[1]);
+	bool longfmt = false;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "-l") == 0 || strcmp(argv[a], "--long") == 0)
+			longfmt = true;
+		else
+			return cli_usage_error("peers", "unexpected argument '%s'",
+					       argv[a]);
+	}
 	if (cli_connect(c))
 		return CLI_EXIT_FAIL;
 	rc = ipchub_request(c->h, "ipchub.peers", NULL, 0, c->timeout_ms,
@@ -75,7 +116,7 @@ int cmd_peers(struct cli *c, int argc, char **argv)
 	json_array_foreach(j, i, e) {
 		if (!json_is_object(e))
 			continue;
-		rc = print_entry(e);
+		rc = print_entry(e, longfmt);
 		if (rc) {
 			json_decref(j);
 			return cli_fail(rc, NULL);

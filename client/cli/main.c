@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "json.h"
+#include "key.h"
 
 volatile sig_atomic_t cli_stop;
 
@@ -53,9 +54,15 @@ static const struct {
 	 "    first line of its stderr. Past the request's deadline CMD is\n"
 	 "    killed and nothing is replied. Requests run one at a time.\n"},
 	{"peers", cmd_peers,
-	 "peers\n"
+	 "peers [-l]\n"
 	 "    List registered names, one JSON line each:\n"
-	 "    {\"name\",\"conn\",\"pid\",\"uid\"}.\n"},
+	 "    {\"name\",\"conn\",\"pid\",\"uid\"}. -l adds \"auth\" (whether the\n"
+	 "    owner proved a key) and \"key\" (that key, \"ed25519:HEX\").\n"},
+	{"keygen", cmd_keygen,
+	 "keygen [-o FILE]\n"
+	 "    Create an Ed25519 key pair: the secret goes to FILE (default\n"
+	 "    $IPCHUB_KEY; created 0600, never overwritten), the public key is\n"
+	 "    printed as \"ed25519:HEX\" for the broker's policy file.\n"},
 	{"ping", cmd_ping,
 	 "ping [-c COUNT] [-i MS]\n"
 	 "    Measure round trips to the broker (COUNT, default 1; MS between\n"
@@ -82,6 +89,8 @@ void cli_usage(FILE *f, const char *cmd)
 	      "                      /tmp/ipchub-UID/ipchub.sock; @NAME: abstract)\n"
 	      "  -n, --name NAME     register NAME first (stamped on what is sent)\n"
 	      "  -t, --timeout MS    deadline for connecting and each wait (5000)\n"
+	      "  -k, --key FILE      authenticate with this secret key (default:\n"
+	      "                      $IPCHUB_KEY; none if unset)\n"
 	      "  -v, --verbose       log to stderr (serve: one line per request)\n"
 	      "  -h, --help          show this help (COMMAND --help: its help)\n"
 	      "  -V, --version       show the version\n"
@@ -158,8 +167,22 @@ int cli_connect(struct cli *c)
 		.socket = c->socket,
 		.timeout_ms = c->timeout_ms,
 		.agent = "ipchub-cli/" IPCHUB_VERSION_STRING,
+		.key = c->key,
 	};
-	int rc = ipchub_connect(&o, &c->h);
+	const char *kp = c->key ? c->key : getenv("IPCHUB_KEY");
+	int rc;
+
+	if (kp && *kp) {
+		/* The library only says BAD_KEY; check first to say why. */
+		struct key k;
+		char err[512];
+
+		rc = key_load(kp, &k, err, sizeof(err));
+		if (rc)
+			return cli_fail(rc, err);
+		key_wipe(&k);
+	}
+	rc = ipchub_connect(&o, &c->h);
 
 	if (rc == IPCHUB_E_NO_BROKER) {
 		char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
@@ -218,6 +241,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"name", required_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
+		{"key", required_argument, NULL, 'k'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -229,7 +253,7 @@ int main(int argc, char **argv)
 	size_t i;
 
 	/* '+': stop at the command, whose own options follow it. */
-	while ((opt = getopt_long(argc, argv, "+s:n:t:vhV", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "+s:n:t:k:vhV", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 's':
@@ -237,6 +261,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			c.name = optarg;
+			break;
+		case 'k':
+			c.key = optarg;
 			break;
 		case 't':
 			if (!cli_parse_ms(optarg, &c.timeout_ms) ||

@@ -35,15 +35,17 @@ static uint32_t read_array(struct mpr *r)
 	return (uint32_t)x[0] << 8 | x[1];
 }
 
-static void check_entry(struct mpr *r, char *name, size_t cap, uint64_t *id)
+static void check_entry(struct mpr *r, char *name, size_t cap, uint64_t *id,
+			const uint8_t *pk)
 {
 	uint32_t n;
 	char key[8];
 	size_t len;
 	uint64_t v;
+	uint8_t b, bin[32];
 
 	assert_int_equal(mpr_read_map(r, &n), MPR_OK);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, pk ? 6 : 5);
 	assert_int_equal(mpr_read_str(r, key, sizeof(key), &len), MPR_OK);
 	assert_string_equal(key, "name");
 	assert_int_equal(mpr_read_str(r, name, cap, &len), MPR_OK);
@@ -56,6 +58,16 @@ static void check_entry(struct mpr *r, char *name, size_t cap, uint64_t *id)
 	assert_int_equal(mpr_read_str(r, key, sizeof(key), &len), MPR_OK);
 	assert_string_equal(key, "uid");
 	assert_int_equal(mpr_read_uint(r, &v), MPR_OK);
+	assert_int_equal(mpr_read_str(r, key, sizeof(key), &len), MPR_OK);
+	assert_string_equal(key, "auth");
+	assert_int_equal(mpr_byte(r, &b), MPR_OK);
+	assert_int_equal(b, pk ? 0xc3 : 0xc2);
+	if (!pk)
+		return;
+	assert_int_equal(mpr_read_str(r, key, sizeof(key), &len), MPR_OK);
+	assert_string_equal(key, "key");
+	assert_int_equal(mpr_read_bin_exact(r, bin, 32), MPR_OK);
+	assert_memory_equal(bin, pk, 32);
 }
 
 static void test_peers(void **state)
@@ -77,6 +89,9 @@ static void test_peers(void **state)
 	c1->cred.pid = 100;
 	c2->id = 2;
 	c2->cred.pid = 200;
+	/* c2 proved a key: its entries carry it. */
+	c2->auth.authenticated = true;
+	memset(c2->auth.pk, 0xab, sizeof(c2->auth.pk));
 	assert_int_equal(names_register(&t, &c1->names, c1, "b", 1, 64), 0);
 	assert_int_equal(names_register(&t, &c2->names, c2, "zz", 2, 64), 0);
 	assert_int_equal(names_register(&t, &c1->names, c1, "a.b", 3, 64), 0);
@@ -88,7 +103,8 @@ static void test_peers(void **state)
 	mpr_init_buf(&r, &iov, body, len);
 	assert_int_equal(read_array(&r), 4);
 	for (int i = 0; i < 4; i++) {
-		check_entry(&r, name, sizeof(name), &id);
+		check_entry(&r, name, sizeof(name), &id,
+			    want_id[i] == 2 ? c2->auth.pk : NULL);
 		assert_string_equal(name, want[i]);
 		assert_int_equal(id, want_id[i]);
 	}

@@ -49,7 +49,7 @@ $CC -Wall -Werror "$HELLO" -o "$TMP/hello-pc" $(pkg-config --cflags --libs ipchu
 	-Wl,-rpath,"$LIBDIR" || fail "build with pkg-config"
 # shellcheck disable=SC2046
 $CC -Wall -Werror "$HELLO" -o "$TMP/hello-static" $(pkg-config --cflags ipchub) \
-	"$LIBDIR/libipchub.a" $(pkg-config --libs msgpack) || fail "build static"
+	"$LIBDIR/libipchub.a" $(pkg-config --libs msgpack libsodium) || fail "build static"
 if ldd "$TMP/hello-static" | grep -q libipchub; then fail "static build uses libipchub.so"; fi
 cmake -S "$PREFIX/share/doc/ipchub/examples" -B "$TMP/cmk" \
 	-DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_RPATH="$LIBDIR" >"$TMP/cmk.log" 2>&1 ||

@@ -117,7 +117,7 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 	case WK_CHALLENGE: sample_fill_bytes(h->challenge, 32, 2); break;
 	case WK_PK: sample_fill_bytes(h->pk, 32, 3); break;
 	case WK_NONCE: sample_fill_bytes(h->nonce, 32, 4); break;
-	case WK_SIG: sample_fill_bytes(h->sig, 64, 5); break;
+	case WK_SIG: h->sig_len = 64; sample_fill_bytes(h->sig, 64, 5); break;
 	case WK_TOPIC: sample_fill_str(h, key, "news.sport", IPCHUB_MAX_NAME, v); return;
 	case WK_POLICY: h->policy = mx ? UINT32_MAX : 1; break;
 	case WK_COUNT: h->count = mx ? UINT64_MAX : 5; break;
@@ -158,7 +158,9 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);
-	EQ_B(SIG, sig);
+	if (HAS(SIG) && (a->sig_len != b->sig_len ||
+			 memcmp(a->sig, b->sig, a->sig_len) != 0))
+		return false;
 	if (HAS(KEY) && (a->key_len != b->key_len ||
 			 memcmp(a->key, b->key, a->key_len) != 0))
 		return false;
