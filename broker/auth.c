@@ -245,6 +245,8 @@ static unsigned revoke_names(struct conn *c)
 		memcpy(name, e->name, len + 1);
 		/* Removes entry i; the next one moves into its place. */
 		names_unregister(&b->names, &c->names, c, name, len);
+		presence_notify(b, name, len, c, WIRE_PRESENCE_RELEASED,
+				WIRE_REASON_REVOKED);
 		snprintf(msg, sizeof(msg),
 			 "policy reloaded: this connection may no longer own '%s'",
 			 name);

@@ -177,6 +177,7 @@ static void on_accept(void *arg, int fd, const struct ucred *cred)
 		return;
 	}
 	b->next_conn_id++;
+	b->st.conns_total++;
 	TAILQ_INSERT_TAIL(&b->all, c, link);
 	b->nconns++;
 	log_info(&b->log, "conn %llu accepted (pid %ld uid %lu gid %lu)",
@@ -215,6 +216,8 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 	TAILQ_INIT(&b->flush);
 	b->next_conn_id = 1;
 	b->started = time(NULL);
+	stats_init(&b->st, broker_now_ms(b));
+	monitor_init(&b->mon);
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(b->id_hex, sizeof(b->id_hex), rnd, sizeof(rnd));
 
@@ -229,6 +232,7 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 		goto nomem;
 	if (htab_init(&b->conns, 1024) < 0 || names_init(&b->names) < 0 ||
 	    pending_init(&b->pending, b->base, route_on_expire, b) < 0 ||
+	    pubsub_init(&b->ps) < 0 || presence_init(&b->pr) < 0 ||
 	    broker_iov_reserve(b, BROKER_IOV_INITIAL) < 0)
 		goto nomem;
 	r = auth_init(&b->auth, &b->conf, err, cap);
@@ -318,6 +322,8 @@ void broker_free(struct broker *b)
 	}
 	if (b->base)
 		pending_fini(&b->pending);
+	pubsub_fini(&b->ps);
+	presence_fini(&b->pr);
 	names_fini(&b->names);
 	htab_fini(&b->conns);
 	auth_fini(&b->auth);

@@ -37,8 +37,12 @@
 #include "htab.h"
 #include "listener.h"
 #include "log.h"
+#include "monitor.h"
 #include "names.h"
 #include "pending.h"
+#include "presence.h"
+#include "pubsub.h"
+#include "stats.h"
 
 TAILQ_HEAD(conn_tq, conn);
 
@@ -50,6 +54,10 @@ struct broker {
 	struct htab conns;           /* id -> live (attached) conn */
 	struct names names;
 	struct pending_table pending;
+	struct pubsub ps;            /* subscriptions (pubsub.h) */
+	struct presence pr;          /* watched names (presence.h) */
+	struct monitor mon;          /* taps (monitor.h) */
+	struct stats st;             /* counters (stats.h) */
 	struct conn_tq all;          /* not yet killed */
 	struct conn_tq dead;         /* killed, awaiting the reaper */
 	struct conn_tq flush;        /* output queued this iteration */

@@ -19,6 +19,10 @@
 #include "broker.h"
 #include "dispatch.h"
 #include "log.h"
+#include "monitor.h"
+#include "presence.h"
+#include "pubsub.h"
+#include "stats.h"
 
 #ifndef EVBUFFER_IOVEC_IS_NATIVE_
 #error "libevent's evbuffer_iovec must be struct iovec (mpr reads iovecs)"
@@ -84,6 +88,9 @@ static void conn_detach(struct conn *c)
 		c->gone_name[nlen] = '\0';
 	}
 	broker_conn_unregister(b, c);
+	presence_conn_gone(c); /* before the names go: watchers are told */
+	pubsub_conn_gone(c);
+	monitor_conn_gone(c);
 	auth_conn_end(c);
 	names_release_all(&b->names, &c->names);
 	while ((p = pending_list_first(&c->req_pending)))
@@ -115,6 +122,7 @@ void conn_kill(struct conn *c, const char *reason)
 	if (!c->close_reason)
 		c->close_reason = reason ? reason : "closed";
 	conn_detach(c);
+	stats_conn_closed(&b->st, c);
 	c->state = CONN_DEAD;
 	event_del(c->rd_ev);
 	event_del(c->wr_ev);
@@ -186,6 +194,9 @@ void conn_send_hdr(struct conn *c, const struct frame_hdr *h)
 	if (c->state == CONN_DEAD)
 		return;
 	n = frame_encode(h, 0, buf, sizeof(buf));
+	if (monitor_active(c->b))
+		monitor_tap(c, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
+			    n - IPCHUB_LEN_PREFIX, NULL, 0, NULL, 0);
 	queue_bytes(c, buf, n);
 }
 
@@ -197,6 +208,7 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 
 	if (c->state == CONN_DEAD)
 		return;
+	stats_error(&c->b->st, code);
 	frame_init(&e, WIRE_ERROR);
 	e.id = id;
 	e.code = (uint32_t)code;
@@ -227,6 +239,12 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		return;
 	}
 	n = frame_encode(h, f->body_len, buf, sizeof(buf));
+	if (monitor_active(sender->b))
+		monitor_tap(dst, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
+			    n - IPCHUB_LEN_PREFIX, sender->in,
+			    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
+	if (h->from_id) /* not a broker service's own reply */
+		stats_routed(&sender->b->st, n + f->body_len);
 	evbuffer_add(dst->out, buf, n);
 	evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->hdr_len);
 	/* Moves whole chains; only a chain shared with other frames is
@@ -287,6 +305,8 @@ void conn_flush(struct conn *c)
 			break;
 		c->bytes_out += (uint64_t)n;
 	}
+	if (c->subs_backlog && !conn_over_hwm(c))
+		pubsub_drain(c); /* schedules another flush if it added */
 	left = evbuffer_get_length(c->out);
 	if (left && !c->writing) {
 		event_add(c->wr_ev, NULL);
@@ -304,6 +324,18 @@ void conn_flush(struct conn *c)
 	}
 	if (c->state == CONN_CLOSING && !left)
 		conn_kill(c, NULL);
+}
+
+/* Copy the frame at the head of c's input to the monitors. */
+static void tap_in(struct conn *c, const struct conn_frame *f)
+{
+	uint8_t hdr[IPCHUB_MAX_HEADER];
+	struct evbuffer_ptr pos;
+
+	evbuffer_ptr_set(c->in, &pos, IPCHUB_LEN_PREFIX, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(c->in, &pos, hdr, f->hdr_len);
+	monitor_tap(c, WIRE_MONITOR_IN, &f->h, hdr, f->hdr_len, c->in,
+		    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
 }
 
 /* Decode and dispatch the complete frame of len bytes at the head of the
@@ -357,6 +389,8 @@ static bool conn_handle_frame(struct conn *c, uint32_t len)
 		}
 		c->head_checked = true;
 	}
+	if (monitor_active(b) && !c->head_parked_ms) /* not on a retry */
+		tap_in(c, &f);
 	dispatch_frame(c, &f);
 	if (f.parked) {
 		/* Counted again when the frame is retried. */
@@ -492,6 +526,9 @@ struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
 	pending_list_init(&c->req_pending);
 	pending_list_init(&c->resp_pending);
 	TAILQ_INIT(&c->blocked);
+	TAILQ_INIT(&c->subs);
+	TAILQ_INIT(&c->watches);
+	TAILQ_INIT(&c->taps);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->rd_ev = event_new(b->base, fd, EV_READ | EV_PERSIST, read_cb, c);

@@ -50,6 +50,9 @@
 #include "pending.h"
 
 struct broker;
+struct ps_sub;
+struct pr_watch;
+struct mon_tap;
 
 enum conn_state {
 	CONN_AWAIT_HELLO = 0,
@@ -95,6 +98,15 @@ struct conn {
 	bool in_flush;
 	TAILQ_ENTRY(conn) flush_link;     /* broker flush list */
 	TAILQ_ENTRY(conn) link;           /* broker all-list, then dead-list */
+
+	/* pub/sub, presence and monitor state (pubsub.c, presence.c,
+	 * monitor.c; released at detach). */
+	TAILQ_HEAD(, ps_sub) subs;        /* subscriptions, oldest first */
+	TAILQ_HEAD(, pr_watch) watches;   /* presence watches */
+	TAILQ_HEAD(, mon_tap) taps;       /* monitor taps */
+	uint32_t nsubs;                   /* subs + watches + taps */
+	uint32_t subs_backlog;            /* subs with queued publications */
+	uint64_t drops;                   /* publications/copies lost to it */
 
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
 	uint64_t connected_ms;

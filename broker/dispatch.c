@@ -11,6 +11,9 @@
 #include "broker.h"
 #include "log.h"
 #include "name.h"
+#include "monitor.h"
+#include "presence.h"
+#include "pubsub.h"
 #include "route.h"
 #include "svc.h"
 
@@ -65,6 +68,7 @@ static void on_register(struct conn *c, const struct conn_frame *f)
 {
 	struct broker *b = c->b;
 	const struct frame_hdr *h = &f->h;
+	bool fresh = names_lookup(&b->names, h->name, h->name_len) != c;
 	int rc = name_check(h->name, h->name_len);
 	char d[384];
 
@@ -78,6 +82,9 @@ static void on_register(struct conn *c, const struct conn_frame *f)
 
 	if (rc == WIRE_E_OK) {
 		reply_ok(c, h->id);
+		if (fresh)
+			presence_notify(b, h->name, h->name_len, c,
+					WIRE_PRESENCE_REGISTERED, 0);
 		log_debug(&b->log, "%s registered %s", conn_desc(c, d, sizeof(d)),
 			  h->name);
 		return;
@@ -100,6 +107,8 @@ static void on_unregister(struct conn *c, const struct conn_frame *f)
 
 	if (rc == WIRE_E_OK) {
 		reply_ok(c, h->id);
+		presence_notify(b, h->name, h->name_len, c,
+				WIRE_PRESENCE_RELEASED, WIRE_REASON_UNREGISTER);
 		/* Senders parked on c for this name retry: the name may
 		 * now belong to someone else, or to nobody. */
 		conn_wake_blocked(c);
@@ -152,6 +161,24 @@ void dispatch_frame(struct conn *c, struct conn_frame *f)
 		break;
 	case WIRE_CANCEL:
 		route_cancel(c, f);
+		break;
+	case WIRE_SUBSCRIBE:
+		pubsub_subscribe(c, f);
+		break;
+	case WIRE_UNSUBSCRIBE:
+		pubsub_unsubscribe(c, f);
+		break;
+	case WIRE_PUBLISH:
+		pubsub_publish(c, f);
+		break;
+	case WIRE_WATCH:
+		presence_watch(c, f);
+		break;
+	case WIRE_UNWATCH:
+		presence_unwatch(c, f);
+		break;
+	case WIRE_MONITOR:
+		monitor_start(c, f);
 		break;
 	default:
 		conn_fail(c, WIRE_E_BAD_FRAME, kind, 0, "unexpected frame kind %s",

@@ -143,17 +143,24 @@ static int parse_line(char *s, struct policy_rule *r, bool *have,
 	*have = false;
 	if (!t)
 		return 0;
-	if (strcmp(t, "allow") != 0)
+	if (strcmp(t, "allow") != 0 && strcmp(t, "monitor") != 0)
 		return perr(err, cap, name, line,
-			    "unknown directive '%s' (expected 'allow')", t);
+			    "unknown directive '%s' (expected 'allow' or 'monitor')",
+			    t);
 	memset(r, 0, sizeof(*r));
 	r->line = line;
-	t = next_tok(&s);
-	if (!t)
-		return perr(err, cap, name, line, "'allow' needs a name pattern");
-	rc = parse_pattern(r, t, name, line, err, cap);
-	if (rc)
-		return rc;
+	if (strcmp(t, "monitor") == 0) {
+		/* Who may tap traffic; it covers no name. */
+		r->match = POLICY_MONITOR;
+	} else {
+		t = next_tok(&s);
+		if (!t)
+			return perr(err, cap, name, line,
+				    "'allow' needs a name pattern");
+		rc = parse_pattern(r, t, name, line, err, cap);
+		if (rc)
+			return rc;
+	}
 	while ((t = next_tok(&s))) {
 		char *v = next_tok(&s);
 
@@ -183,6 +190,7 @@ static int parse_line(char *s, struct policy_rule *r, bool *have,
 	if (!r->has_key && !r->has_uid)
 		return perr(err, cap, name, line,
 			    "rule for '%s' needs 'key' and/or 'uid'",
+			    r->match == POLICY_MONITOR ? "monitor" :
 			    r->match == POLICY_ANY ? "*" : r->pattern);
 	*have = true;
 	return 0;
@@ -346,6 +354,8 @@ static bool rule_matches(const struct policy_rule *r, const char *name,
 			 size_t len)
 {
 	switch (r->match) {
+	case POLICY_MONITOR:
+		return false;
 	case POLICY_ANY:
 		return true;
 	case POLICY_PREFIX:
@@ -353,6 +363,17 @@ static bool rule_matches(const struct policy_rule *r, const char *name,
 	default:
 		return len == r->plen && memcmp(name, r->pattern, len) == 0;
 	}
+}
+
+/* Whether a rule's conditions hold for a connection. */
+static bool rule_satisfied(const struct policy_rule *r, const uint8_t *pk,
+			   uint32_t uid, bool uid_known)
+{
+	if (r->has_key && (!pk || sodium_memcmp(pk, r->pk, AUTH_PK_LEN) != 0))
+		return false;
+	if (r->has_uid && (!uid_known || uid != r->uid))
+		return false;
+	return true;
 }
 
 bool policy_covers(const struct policy *p, const char *name, size_t len)
@@ -374,14 +395,20 @@ bool policy_allows(const struct policy *p, const char *name, size_t len,
 		if (!rule_matches(r, name, len))
 			continue;
 		covered = true;
-		if (r->has_key &&
-		    (!pk || sodium_memcmp(pk, r->pk, AUTH_PK_LEN) != 0))
-			continue;
-		if (r->has_uid && (!uid_known || uid != r->uid))
-			continue;
-		return true;
+		if (rule_satisfied(r, pk, uid, uid_known))
+			return true;
 	}
 	return !covered;
+}
+
+bool policy_may_monitor(const struct policy *p, const uint8_t *pk,
+			uint32_t uid)
+{
+	for (size_t i = 0; p && i < p->n; i++)
+		if (p->rules[i].match == POLICY_MONITOR &&
+		    rule_satisfied(&p->rules[i], pk, uid, true))
+			return true;
+	return false;
 }
 
 bool policy_knows_key(const struct policy *p, const uint8_t pk[AUTH_PK_LEN])

@@ -6,6 +6,7 @@
  * '#' starts a comment (to the end of the line); blank lines are ignored.
  *
  *     allow PATTERN [key ed25519:HEX] [uid UID]
+ *     monitor [key ed25519:HEX] [uid UID]
  *
  * PATTERN is an exact name ("svc.db"), a prefix pattern ("svc.*": every
  * name that starts with "svc."), or "*" (every name). A rule needs at
@@ -15,7 +16,9 @@
  * matched by the pattern of at least one rule is *covered*: only a
  * connection satisfying one of the rules that match it may register it.
  * Names no rule matches stay open. Every key that appears in the file is
- * a *known* key: AUTH succeeds only for known keys.
+ * a *known* key: AUTH succeeds only for known keys. A `monitor` rule
+ * lets connections that satisfy it tap traffic (MONITOR), besides root
+ * and the broker's own uid; it covers no name.
  *
  * Model: struct policy is immutable once loaded and owned by whoever
  * loaded it (the broker's auth context); reloading builds a new one and
@@ -36,7 +39,8 @@
 enum policy_match {
 	POLICY_EXACT = 0, /* pattern is a name */
 	POLICY_PREFIX,    /* pattern "p.*": stored as "p." */
-	POLICY_ANY        /* "*" */
+	POLICY_ANY,       /* "*" */
+	POLICY_MONITOR    /* "monitor": may tap traffic; covers no name */
 };
 
 struct policy_rule {
@@ -76,6 +80,11 @@ bool policy_covers(const struct policy *p, const char *name, size_t len);
  * covers, else true iff one matching rule is satisfied. */
 bool policy_allows(const struct policy *p, const char *name, size_t len,
 		   const uint8_t *pk, uint32_t uid, bool uid_known);
+
+/* Whether a connection that proved pk (NULL: no key) and runs as uid
+ * satisfies a `monitor` rule. p may be NULL (false). */
+bool policy_may_monitor(const struct policy *p, const uint8_t *pk,
+			uint32_t uid);
 
 /* Whether pk appears in any rule. Scans every rule and compares with
  * sodium_memcmp, so its time does not depend on which rule matches. */

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "log.h"
 #include "mpw.h"
+#include "stats.h"
 
 /* Largest encoding of one peers entry: fixmap(6) + six keys (at most 5
  * bytes each) + str8 name (2 + 255) + three uint64 values (9 each) + the
@@ -121,6 +122,9 @@ static void svc_peers(struct conn *c, struct conn_frame *f)
 	}
 	reply_hdr(&r, &f->h);
 	hlen = frame_encode(&r, blen, hbuf, sizeof(hbuf));
+	if (monitor_active(b))
+		monitor_tap(c, WIRE_MONITOR_OUT, &r, hbuf + IPCHUB_LEN_PREFIX,
+			    hlen - IPCHUB_LEN_PREFIX, NULL, 0, body, blen);
 	evbuffer_add(c->out, hbuf, hlen);
 	evbuffer_add(c->out, body, blen);
 	free(body);
@@ -135,8 +139,10 @@ void svc_frame(struct conn *c, struct conn_frame *f)
 		     memcmp(h->to, WIRE_SVC_PEERS, h->to_len) == 0;
 	bool ping = h->to_len == strlen(WIRE_SVC_PING) &&
 		    memcmp(h->to, WIRE_SVC_PING, h->to_len) == 0;
+	bool stats = h->to_len == strlen(WIRE_SVC_STATS) &&
+		     memcmp(h->to, WIRE_SVC_STATS, h->to_len) == 0;
 
-	if (!peers && !ping) {
+	if (!peers && !ping && !stats) {
 		char d[384];
 
 		log_debug(&c->b->log, "%s: %s to unknown service %s",
@@ -148,7 +154,9 @@ void svc_frame(struct conn *c, struct conn_frame *f)
 	}
 	if (h->kind != WIRE_REQUEST)
 		return; /* a SEND to a service: delivered, nothing to say */
-	if (peers) {
+	if (stats) {
+		stats_reply(c, f);
+	} else if (peers) {
 		svc_peers(c, f);
 	} else {
 		struct frame_hdr r;

@@ -54,7 +54,8 @@ enum wait_for {
 	WAIT_WELCOME, /* connect: WELCOME, or any ERROR */
 	WAIT_OK,      /* register/unregister: OK or ERROR with id */
 	WAIT_PONG,    /* ping: PONG or ERROR with id */
-	WAIT_REPLY    /* request: REPLY or ERROR with id */
+	WAIT_REPLY,   /* request: REPLY or ERROR with id */
+	WAIT_PRESENCE /* watch: first PRESENCE or ERROR with id */
 };
 
 struct wait {
@@ -236,6 +237,11 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 	case WIRE_UNREGISTER:
 	case WIRE_PING:
 	case WIRE_CANCEL:
+	case WIRE_SUBSCRIBE:
+	case WIRE_UNSUBSCRIBE:
+	case WIRE_WATCH:
+	case WIRE_UNWATCH:
+	case WIRE_MONITOR:
 		/* Answers a call that has already returned to its caller. */
 		ipchub_msg_free(ev->msg);
 		return;
@@ -285,6 +291,11 @@ static int dispatch(ipchub *h)
 				else /* late: its request timed out here */
 					ipchub_msg_free(ev.msg);
 			} else {
+				/* The first PRESENCE of a watch answers the
+				 * WATCH and is also the stream's first item. */
+				if (ev.msg->kind == IPCHUB_KIND_PRESENCE &&
+				    waiting_for(h, WAIT_PRESENCE, ev.id))
+					w_finish(h, 0, NULL);
 				q_push(h, ev.msg);
 			}
 			break;
@@ -867,4 +878,138 @@ int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 	}
 	*out = q_pop(h);
 	return IPCHUB_OK;
+}
+
+/* ---- publish / subscribe, presence, monitor -------------------------- */
+
+/* Send a frame answered by OK (or ERROR) and wait; *id_out gets its id. */
+static int ok_call(ipchub *h, struct frame_hdr *f, int timeout_ms,
+		   uint64_t *id_out)
+{
+	int rc;
+
+	f->id = sess_next_id(&h->s);
+	f->has |= FH(WK_ID);
+	rc = call(h, f, NULL, 0, WAIT_OK, deadline_in(timeout_ms), NULL, NULL);
+	if (rc == IPCHUB_OK && id_out)
+		*id_out = f->id;
+	return rc;
+}
+
+int ipchub_subscribe(ipchub *h, const char *pattern, int policy,
+		     int timeout_ms, uint64_t *sub)
+{
+	struct frame_hdr f;
+	size_t len;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	if (!pattern || policy < 0 || policy >= WIRE_POLICY_MAX_)
+		return IPCHUB_E_INVALID;
+	len = strnlen(pattern, IPCHUB_MAX_NAME + 1);
+	if (len > IPCHUB_MAX_NAME)
+		return IPCHUB_E_BAD_NAME;
+	frame_init(&f, WIRE_SUBSCRIBE);
+	frame_set_str(&f, WK_TOPIC, pattern, len);
+	if (policy != WIRE_POLICY_DROP_OLDEST) {
+		f.policy = (uint32_t)policy;
+		f.has |= FH(WK_POLICY);
+	}
+	return ok_call(h, &f, timeout_ms, sub);
+}
+
+static int un_call(ipchub *h, enum wire_kind kind, uint64_t sub,
+		   int timeout_ms)
+{
+	struct frame_hdr f;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	frame_init(&f, kind);
+	f.sub = sub;
+	f.has |= FH(WK_SUB);
+	return ok_call(h, &f, timeout_ms, NULL);
+}
+
+int ipchub_unsubscribe(ipchub *h, uint64_t sub, int timeout_ms)
+{
+	return un_call(h, WIRE_UNSUBSCRIBE, sub, timeout_ms);
+}
+
+int ipchub_unwatch(ipchub *h, uint64_t watch, int timeout_ms)
+{
+	return un_call(h, WIRE_UNWATCH, watch, timeout_ms);
+}
+
+int ipchub_publish(ipchub *h, const char *topic, const void *body,
+		   size_t len)
+{
+	struct frame_hdr f;
+	size_t tlen;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	rc = check_name(topic, &tlen);
+	if (rc)
+		return rc;
+	rc = check_body(h, body, len);
+	if (rc)
+		return rc;
+	rc = wait_room(h);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_PUBLISH);
+	f.id = h->s.next_id; /* taken only if the frame is queued */
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_TOPIC, topic, tlen);
+	rc = sess_queue_frame(&h->s, &f, body, len);
+	if (rc)
+		return rc;
+	(void)sess_next_id(&h->s);
+	return maybe_flush(h);
+}
+
+int ipchub_watch(ipchub *h, const char *name, int timeout_ms,
+		 uint64_t *watch)
+{
+	struct frame_hdr f;
+	size_t len;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	rc = check_name(name, &len);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_WATCH);
+	f.id = sess_next_id(&h->s);
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_NAME, name, len);
+	rc = call(h, &f, NULL, 0, WAIT_PRESENCE, deadline_in(timeout_ms), NULL,
+		  NULL);
+	if (rc == IPCHUB_OK && watch)
+		*watch = f.id;
+	return rc;
+}
+
+int ipchub_monitor(ipchub *h, const char *filter, int timeout_ms,
+		   uint64_t *tap)
+{
+	struct frame_hdr f;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_MONITOR);
+	if (filter && *filter) {
+		size_t len = strnlen(filter, IPCHUB_MAX_FILTER + 1);
+
+		if (len > IPCHUB_MAX_FILTER)
+			return IPCHUB_E_BAD_FILTER;
+		frame_set_str(&f, WK_FILTER, filter, len);
+	}
+	return ok_call(h, &f, timeout_ms, tap);
 }

@@ -78,6 +78,7 @@ enum ipchub_code {
 	IPCHUB_E_SHUTTING_DOWN = 18,
 	IPCHUB_E_INTERNAL = 19,
 	IPCHUB_E_BAD_BODY = 20,
+	IPCHUB_E_BAD_FILTER = 21,  /* ipchub_monitor(): malformed filter */
 	/* Local codes: never sent on the wire. */
 	IPCHUB_E_IO = 64,          /* socket error; connection is unusable */
 	IPCHUB_E_CLOSED = 65,      /* broker closed the connection */
@@ -98,7 +99,11 @@ const char *ipchub_strerror(int code);
 enum ipchub_kind {
 	IPCHUB_KIND_SEND = 11,    /* one-way message */
 	IPCHUB_KIND_REQUEST = 12, /* expects ipchub_reply() */
-	IPCHUB_KIND_REPLY = 13    /* answer to our request */
+	IPCHUB_KIND_REPLY = 13,   /* answer to our request */
+	IPCHUB_KIND_PUBLISH = 22, /* publication matching a subscription */
+	IPCHUB_KIND_GAP = 23,     /* publications lost: ipchub_msg_gap_count() */
+	IPCHUB_KIND_PRESENCE = 26, /* owner of a watched name (changed) */
+	IPCHUB_KIND_MONITOR = 27  /* copy of a frame (ipchub_monitor) */
 };
 
 typedef struct ipchub ipchub;
@@ -266,6 +271,107 @@ int ipchub_body_unpack(const void *buf, size_t len, msgpack_unpacked *out);
 /* Validate that buf[0..len) is exactly one msgpack value as the broker
  * requires (nesting at most 32 deep). IPCHUB_OK or IPCHUB_E_BAD_BODY. */
 int ipchub_body_check(const void *buf, size_t len);
+
+/* ---- publish / subscribe ------------------------------------------- */
+
+/* What the broker does when a subscriber falls behind (its queue in the
+ * broker is full). Loss is never silent: the subscriber receives an
+ * IPCHUB_KIND_GAP message with the count, where the loss happened. */
+enum ipchub_policy {
+	IPCHUB_POLICY_DROP_OLDEST = 0, /* drop the oldest queued publication */
+	IPCHUB_POLICY_DROP_NEWEST = 1, /* drop the incoming publication */
+	IPCHUB_POLICY_DISCONNECT = 2,  /* broker closes us (QUEUE_FULL) */
+	IPCHUB_POLICY_BLOCK = 3        /* slow the publishers down instead */
+};
+
+/* Subscribe to topics matching pattern: dot-separated segments where "*"
+ * matches exactly one segment and a final ">" one or more ("a.*.c",
+ * "a.>" - that is, a ">" segment). Waits for the broker's answer (timeout_ms, -1: none). On
+ * success *sub (may be NULL) receives the subscription id, which every
+ * delivery (ipchub_msg_sub) and gap notice carries. IPCHUB_E_BAD_NAME
+ * (malformed pattern), IPCHUB_E_INVALID (unknown policy), IPCHUB_E_LIMIT,
+ * IPCHUB_E_TIMEOUT, or a connection error. Deliveries come through
+ * ipchub_recv() as IPCHUB_KIND_PUBLISH (and IPCHUB_KIND_GAP). */
+int ipchub_subscribe(ipchub *h, const char *pattern, int policy,
+		     int timeout_ms, uint64_t *sub);
+/* End a subscription (or a monitor tap). IPCHUB_E_NO_SUCH_REQUEST if
+ * there is none with this id. Publications already queued to us may
+ * still arrive. */
+int ipchub_unsubscribe(ipchub *h, uint64_t sub, int timeout_ms);
+
+/* Publish body (one msgpack value, or NULL/0) on topic (a name: no
+ * wildcards). Queued like ipchub_send(): no acknowledgement; a refusal
+ * (IPCHUB_E_BAD_NAME for a reserved topic, IPCHUB_E_BAD_BODY) arrives
+ * through ipchub_recv() as an error carrying the publication's id. With
+ * no subscriber the publication is simply not delivered (not an error). */
+int ipchub_publish(ipchub *h, const char *topic, const void *body,
+		   size_t len);
+
+/* ---- presence ------------------------------------------------------- */
+
+/* Event and reason of IPCHUB_KIND_PRESENCE messages. */
+enum ipchub_presence_event {
+	IPCHUB_PRESENCE_OWNED = 1,      /* first answer: the name has an owner */
+	IPCHUB_PRESENCE_UNOWNED = 2,    /* first answer: nobody owns it */
+	IPCHUB_PRESENCE_REGISTERED = 3, /* change: now owned by ..._owner() */
+	IPCHUB_PRESENCE_RELEASED = 4    /* change: ..._owner() let it go */
+};
+enum ipchub_presence_reason {
+	IPCHUB_REASON_NONE = 0,
+	IPCHUB_REASON_UNREGISTER = 1, /* the owner unregistered it */
+	IPCHUB_REASON_DISCONNECT = 2, /* the owner's connection closed */
+	IPCHUB_REASON_REVOKED = 3     /* the broker's policy took it away */
+};
+
+/* Watch a name: waits for the broker's first answer, the current state
+ * (IPCHUB_PRESENCE_OWNED or _UNOWNED), which is also queued for
+ * ipchub_recv(), followed there by every later change, in order, with
+ * nothing missed in between. *watch (may be NULL) receives the watch id
+ * (ipchub_msg_id() of its PRESENCE messages). IPCHUB_E_BAD_NAME,
+ * IPCHUB_E_LIMIT, IPCHUB_E_TIMEOUT or a connection error. */
+int ipchub_watch(ipchub *h, const char *name, int timeout_ms,
+		 uint64_t *watch);
+/* Stop a watch. IPCHUB_E_NO_SUCH_REQUEST if there is none with this id. */
+int ipchub_unwatch(ipchub *h, uint64_t watch, int timeout_ms);
+
+/* ---- monitor --------------------------------------------------------- */
+
+/* Tap copies of the broker's traffic (frames it reads and writes, except
+ * this connection's own), filtered by filter (NULL or "" for all; see
+ * PROTOCOL.md section 10.4: space-separated terms such as
+ * "kind=REQUEST,REPLY name=svc topic=sensors.*"). Allowed to root and to
+ * the broker's own user (and whom its policy allows); others get
+ * IPCHUB_E_NOT_AUTHORIZED. IPCHUB_E_BAD_FILTER, IPCHUB_E_LIMIT.
+ * Copies come through ipchub_recv() as IPCHUB_KIND_MONITOR; a monitor
+ * that falls behind loses copies, told by IPCHUB_KIND_GAP. *tap (may be
+ * NULL) receives the tap id, to pass to ipchub_unsubscribe(). */
+int ipchub_monitor(ipchub *h, const char *filter, int timeout_ms,
+		   uint64_t *tap);
+
+/* ---- accessors for pub/sub, presence and monitor messages ----------- */
+
+/* PUBLISH: the topic it was published on; else NULL. */
+const char *ipchub_msg_topic(const ipchub_msg *m);
+/* PUBLISH, GAP, MONITOR: the subscription (or tap) id; else 0. */
+uint64_t ipchub_msg_sub(const ipchub_msg *m);
+/* GAP: how many publications (or monitor copies) were lost here. */
+uint64_t ipchub_msg_gap_count(const ipchub_msg *m);
+/* PRESENCE: the watched name, the event (enum ipchub_presence_event),
+ * the reason (enum ipchub_presence_reason, RELEASED only) and the
+ * owner's connection id (0 when UNOWNED). */
+const char *ipchub_msg_presence_name(const ipchub_msg *m);
+int ipchub_msg_presence_event(const ipchub_msg *m);
+int ipchub_msg_presence_reason(const ipchub_msg *m);
+uint64_t ipchub_msg_presence_owner(const ipchub_msg *m);
+/* MONITOR: the tapped frame (its bytes after the length prefix: header,
+ * then body) in *frame and *len; the direction (1: the broker read it from
+ * the connection, 2: wrote it to it) is returned and the connection id
+ * stored in *conn (may be NULL). When the frame was too large to copy
+ * whole, only its header is given and *full_len (may be NULL) receives
+ * its real length, else 0. Returns 0 (and leaves outputs untouched) if
+ * m is not a monitor copy. */
+int ipchub_msg_monitor_frame(const ipchub_msg *m, const void **frame,
+			     size_t *len, uint64_t *conn, uint64_t *full_len);
 
 /* ---- packing helpers --------------------------------------------- */
 

@@ -34,6 +34,8 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 	bool has_from = h->has & FH(WK_FROM);
 	bool has_to = h->has & FH(WK_TO);
 	bool has_msg = h->has & FH(WK_MSG);
+	bool has_topic = h->has & FH(WK_TOPIC);
+	bool has_name = h->has & FH(WK_NAME);
 	size_t size = sizeof(struct ipchub_msg);
 	struct ipchub_msg *m;
 	char *cursor;
@@ -46,6 +48,10 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 		size += (size_t)h->to_len + 1;
 	if (has_msg)
 		size += (size_t)h->msg_len + 1;
+	if (has_topic)
+		size += (size_t)h->topic_len + 1;
+	if (has_name)
+		size += (size_t)h->name_len + 1;
 	size += len;
 
 	m = malloc(size);
@@ -64,6 +70,11 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 		memcpy(m->key, h->key, h->key_len);
 	}
 	m->size = size;
+	m->sub = h->sub;
+	m->count = h->count;
+	m->conn = h->conn;
+	m->event = h->event;
+	m->reason = h->reason;
 
 	cursor = (char *)(m + 1);
 	if (has_from)
@@ -72,6 +83,10 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 		m->to = put_str(&cursor, h->to, h->to_len);
 	if (has_msg)
 		m->errtext = put_str(&cursor, h->msg, h->msg_len);
+	if (has_topic)
+		m->topic = put_str(&cursor, h->topic, h->topic_len);
+	if (has_name)
+		m->name = put_str(&cursor, h->name, h->name_len);
 	if (len > 0) {
 		memcpy(cursor, body, len);
 		m->body = (const uint8_t *)cursor;
@@ -153,4 +168,82 @@ int ipchub_msg_unpack(const ipchub_msg *m, msgpack_unpacked *out)
 	if (!m)
 		return IPCHUB_E_INVALID;
 	return ipchub_body_unpack(m->body, m->body_len, out);
+}
+
+const char *ipchub_msg_topic(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_PUBLISH ? m->topic : NULL;
+}
+
+uint64_t ipchub_msg_sub(const ipchub_msg *m)
+{
+	return (m->kind == IPCHUB_KIND_PUBLISH || m->kind == IPCHUB_KIND_GAP ||
+		m->kind == IPCHUB_KIND_MONITOR) ? m->sub : 0;
+}
+
+uint64_t ipchub_msg_gap_count(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_GAP ? m->count : 0;
+}
+
+const char *ipchub_msg_presence_name(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_PRESENCE ? m->name : NULL;
+}
+
+int ipchub_msg_presence_event(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_PRESENCE ? (int)m->event : 0;
+}
+
+int ipchub_msg_presence_reason(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_PRESENCE ? (int)m->reason : 0;
+}
+
+uint64_t ipchub_msg_presence_owner(const ipchub_msg *m)
+{
+	return m->kind == IPCHUB_KIND_PRESENCE ? m->conn : 0;
+}
+
+int ipchub_msg_monitor_frame(const ipchub_msg *m, const void **frame,
+			     size_t *len, uint64_t *conn, uint64_t *full_len)
+{
+	const uint8_t *b = m->body;
+	size_t n = m->body_len, hl, dl;
+
+	if (m->kind != IPCHUB_KIND_MONITOR || !b || n < 2)
+		return 0;
+	/* The body is one msgpack value (the session validated it); a copy
+	 * is always a bin. */
+	switch (b[0]) {
+	case 0xc4:
+		hl = 2;
+		dl = b[1];
+		break;
+	case 0xc5:
+		if (n < 3)
+			return 0;
+		hl = 3;
+		dl = (size_t)b[1] << 8 | b[2];
+		break;
+	case 0xc6:
+		if (n < 5)
+			return 0;
+		hl = 5;
+		dl = (size_t)b[1] << 24 | (size_t)b[2] << 16 |
+		     (size_t)b[3] << 8 | b[4];
+		break;
+	default:
+		return 0;
+	}
+	if (hl + dl != n)
+		return 0;
+	*frame = b + hl;
+	*len = dl;
+	if (conn)
+		*conn = m->conn;
+	if (full_len)
+		*full_len = m->count;
+	return (int)m->event;
 }

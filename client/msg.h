@@ -4,7 +4,8 @@
  * A message is one heap block: the struct, then its strings (from, to,
  * error text, each NUL-terminated) and a copy of the body, so freeing it is
  * one free() and it does not borrow from any frame buffer. It is built from
- * a decoded broker frame (SEND, REQUEST, REPLY or ERROR) whose header the
+ * a decoded broker frame (SEND, REQUEST, REPLY, ERROR, PUBLISH, GAP,
+ * PRESENCE or MONITOR) whose header the
  * frame codec has already validated. `next` links queued messages inside a
  * handle's inbound FIFO; it is NULL for a message owned by the application.
  */
@@ -34,6 +35,12 @@ struct ipchub_msg {
 	const char *from;        /* NULL when absent; points into the block */
 	const char *to;          /* NULL when absent */
 	const char *errtext;     /* NULL when absent */
+	const char *topic;       /* PUBLISH: NULL when absent */
+	const char *name;        /* PRESENCE: the watched name */
+	uint64_t sub;            /* PUBLISH/GAP/MONITOR: subscription or tap */
+	uint64_t count;          /* GAP: lost; MONITOR: full length if cut */
+	uint64_t conn;           /* PRESENCE: owner; MONITOR: tapped conn */
+	uint32_t event, reason;  /* PRESENCE/MONITOR */
 	const uint8_t *body;     /* NULL when the frame had no body */
 	size_t body_len;
 	size_t size;             /* bytes of the whole block, for queue accounting */

@@ -314,6 +314,22 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 		e.code = (int)h->code;
 		e.ref = (h->has & FH(WK_REF)) ? h->ref : 0;
 		break;
+	case WIRE_PRESENCE:
+	case WIRE_PUBLISH:
+	case WIRE_GAP:
+	case WIRE_MONITOR:
+		if (h->kind == WIRE_PRESENCE &&
+		    (h->event == 0 || h->event >= WIRE_PRESENCE_EVENT_MAX_ ||
+		     h->reason >= WIRE_REASON_MAX_))
+			return fail(s, IPCHUB_E_BAD_FRAME);
+		if (h->kind == WIRE_MONITOR && !has_body)
+			return fail(s, IPCHUB_E_BAD_FRAME);
+		rc = msg_from_frame(h, body, body_len, &e.msg);
+		if (rc)
+			return rc;
+		e.type = SESS_EV_MSG;
+		e.id = h->id;
+		break;
 	case WIRE_SEND:
 	case WIRE_REQUEST:
 	case WIRE_REPLY:

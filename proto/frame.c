@@ -52,7 +52,11 @@
 	X(WK_SIG, "sig", BINV, sig)                      \
 	X(WK_TOPIC, "topic", STR, topic)                \
 	X(WK_POLICY, "policy", U, policy)               \
-	X(WK_COUNT, "count", U, count)
+	X(WK_COUNT, "count", U, count)                  \
+	X(WK_SUB, "sub", U, sub)                        \
+	X(WK_EVENT, "event", U, event)                  \
+	X(WK_REASON, "reason", U, reason)               \
+	X(WK_FILTER, "filter", STR, filter)
 
 enum fk_type { FT_U, FT_STR, FT_BIN, FT_BINV };
 
@@ -125,6 +129,17 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	B2C(REPLY, K(ID) | K(FROM_ID),
 	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY)),
 	C2B(CANCEL, K(ID), 0),
+	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
+	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
+	C2B(PUBLISH, K(ID) | K(TOPIC), 0),
+	B2C(PUBLISH, K(ID) | K(TOPIC) | K(SUB) | K(FROM_ID),
+	    K(FROM) | K(UID) | K(KEY)),
+	B2C(GAP, K(SUB) | K(COUNT), 0),
+	C2B(WATCH, K(ID) | K(NAME), 0),
+	C2B(UNWATCH, K(ID) | K(SUB), 0),
+	B2C(PRESENCE, K(ID) | K(NAME) | K(EVENT), K(CONN) | K(REASON)),
+	C2B(MONITOR, K(ID), K(FILTER)),
+	B2C(MONITOR, K(SUB) | K(CONN) | K(EVENT), K(COUNT)),
 };
 
 static const char *const kind_names[WIRE_KIND_MAX_] = {
@@ -194,6 +209,8 @@ static const struct code_info code_info[WIRE_E_CODE_MAX_] = {
 		false },
 	[WIRE_E_BAD_BODY] = { "BAD_BODY",
 		"The body is not exactly one valid msgpack value.", false },
+	[WIRE_E_BAD_FILTER] = { "BAD_FILTER",
+		"The monitor filter is malformed.", false },
 };
 
 int frame_len_check(uint32_t len, uint32_t max_frame)
@@ -377,6 +394,10 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 		*why = "header key 'code' is not a known error code";
 		return WIRE_E_BAD_FRAME;
 	}
+	if ((h->has & FH(WK_POLICY)) && h->policy >= WIRE_POLICY_MAX_) {
+		*why = "header key 'policy' is not a known policy";
+		return WIRE_E_BAD_FRAME;
+	}
 	if (h->kind == WIRE_HELLO && h->ver_min > h->ver) {
 		*why = "HELLO ver_min is above ver";
 		return WIRE_E_BAD_FRAME;
@@ -447,7 +468,8 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
 	r->left = total - (budget - r->left);
 	if (rc != WIRE_E_OK)
 		return rc;
-	if (r->left > 0 && !frame_kind_has_body(h->kind)) {
+	if (r->left > 0 && (!frame_kind_has_body(h->kind) ||
+			    (h->kind == WIRE_MONITOR && dir == FRAME_C2B))) {
 		*why = "body not allowed for this kind";
 		return WIRE_E_BAD_FRAME;
 	}
@@ -539,7 +561,8 @@ size_t frame_encode(const struct frame_hdr *h, size_t body_len, uint8_t *out,
 
 bool frame_kind_has_body(int kind)
 {
-	return kind == WIRE_SEND || kind == WIRE_REQUEST || kind == WIRE_REPLY;
+	return kind == WIRE_SEND || kind == WIRE_REQUEST || kind == WIRE_REPLY ||
+	       kind == WIRE_PUBLISH || kind == WIRE_MONITOR;
 }
 
 const char *frame_kind_name(int kind)

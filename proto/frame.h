@@ -51,12 +51,17 @@ struct frame_hdr {
 	uint32_t uid;
 	uint32_t ref;
 	uint32_t policy;
+	uint64_t sub;
+	uint32_t event;
+	uint32_t reason;
 	uint16_t to_len, from_len, name_len, msg_len, agent_len, topic_len;
+	uint16_t filter_len;
 	uint16_t broker_len, key_len, sig_len;
 	char to[IPCHUB_MAX_NAME + 1];
 	char from[IPCHUB_MAX_NAME + 1];
 	char name[IPCHUB_MAX_NAME + 1];
 	char topic[IPCHUB_MAX_NAME + 1];
+	char filter[IPCHUB_MAX_FILTER + 1];
 	char msg[IPCHUB_MAX_ERRMSG + 1];
 	char agent[IPCHUB_MAX_AGENT + 1];
 	char broker[IPCHUB_BROKER_ID_LEN + 1];
@@ -91,7 +96,7 @@ int frame_len_check(uint32_t len, uint32_t max_frame);
 void frame_init(struct frame_hdr *h, enum wire_kind kind);
 
 /* Set a string field (WK_TO, WK_FROM, WK_NAME, WK_MSG, WK_AGENT,
- * WK_BROKER, WK_TOPIC); the string is copied, truncated to the field's
+ * WK_BROKER, WK_TOPIC, WK_FILTER); the string is copied, truncated to the field's
  * capacity (callers validate lengths first). */
 void frame_set_str(struct frame_hdr *h, enum wire_key key, const char *s,
 		   size_t len);
@@ -119,7 +124,8 @@ size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap);
 size_t frame_encode(const struct frame_hdr *h, size_t body_len, uint8_t *out,
 		    size_t cap);
 
-/* Whether a kind may carry a body. */
+/* Whether a kind may carry a body (in at least one direction: MONITOR
+ * only from the broker). */
 bool frame_kind_has_body(int kind);
 
 /* "SEND", "NO_SUCH_PEER", ...; "UNKNOWN" for values outside the enums. */

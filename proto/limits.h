@@ -111,6 +111,30 @@
  * giving others a turn (fairness between producers). */
 #define IPCHUB_READ_CHUNK (256u * 1024u)
 
+/* MONITOR filter text: a few terms (kind=..., name=..., topic=...); a
+ * filter needing more is better split over several taps. */
+#define IPCHUB_MAX_FILTER 255u
+
+/* Subscriptions, presence watches and monitor taps one connection may
+ * hold together: each costs a trie entry or list node (~100 bytes plus
+ * its pattern); real clients hold a few dozen. */
+#define IPCHUB_MAX_SUBS 1024u
+
+/* Publications queued in the broker for one subscription once its
+ * connection's output is over the high-water mark, before its policy
+ * drops one (or disconnects it). The queue is also capped at queue_hwm
+ * bytes, so a subscription pins at most about 2 x queue_hwm. */
+#define IPCHUB_SUB_QUEUE_MAX 1024u
+
+/* Presence events and monitor copies are not droppable/parkable like
+ * publications: a watcher whose output exceeds this many times queue_hwm
+ * is disconnected with BYE QUEUE_FULL rather than grow without bound. */
+#define IPCHUB_WATCH_HWM_MULT 4u
+
+/* Monitor filter terms of each key (kind, name, conn, topic): bounded so
+ * a filter is a fixed-size struct. */
+#define IPCHUB_MAX_FILTER_TERMS 8u
+
 /* Client library: default outbound bytes buffered before an automatic
  * flush, and the high-water mark above which a send blocks (blocking API)
  * or reports IPCHUB_E_WOULD_BLOCK (event API). */

@@ -67,8 +67,47 @@ enum wire_key {
 	WK_SIG = 23,       /* bin    AUTH: signature, 1..64 bytes (64 valid) */
 	WK_TOPIC = 24,     /* str    PUBLISH topic / SUBSCRIBE pattern */
 	WK_POLICY = 25,    /* uint   SUBSCRIBE: slow-consumer policy */
-	WK_COUNT = 26,     /* uint64 GAP: messages lost */
-	WK_KEY_MAX_ = 27
+	WK_COUNT = 26,     /* uint64 GAP: messages lost; MONITOR: length of a
+	                    *        tapped frame cut to its header */
+	WK_SUB = 27,       /* uint64 id of the SUBSCRIBE/WATCH/MONITOR a frame
+	                    *        belongs to (deliveries, GAP, UN*) */
+	WK_EVENT = 28,     /* uint   PRESENCE: enum wire_presence_event;
+	                    *        MONITOR: enum wire_monitor_dir */
+	WK_REASON = 29,    /* uint   PRESENCE released: enum wire_presence_reason */
+	WK_FILTER = 30,    /* str    MONITOR: which frames to tap */
+	WK_KEY_MAX_ = 31
+};
+
+/* WK_POLICY: what the broker does when a subscriber falls behind. */
+enum wire_policy {
+	WIRE_POLICY_DROP_OLDEST = 0, /* drop the oldest queued publication */
+	WIRE_POLICY_DROP_NEWEST = 1, /* drop the publication that arrives */
+	WIRE_POLICY_DISCONNECT = 2,  /* close the subscriber (BYE QUEUE_FULL) */
+	WIRE_POLICY_BLOCK = 3,       /* park the publisher (backpressure) */
+	WIRE_POLICY_MAX_ = 4
+};
+
+/* WK_EVENT of PRESENCE. */
+enum wire_presence_event {
+	WIRE_PRESENCE_OWNED = 1,      /* answer to WATCH: the name has an owner */
+	WIRE_PRESENCE_UNOWNED = 2,    /* answer to WATCH: nobody owns the name */
+	WIRE_PRESENCE_REGISTERED = 3, /* change: the name was registered */
+	WIRE_PRESENCE_RELEASED = 4,   /* change: the name was released */
+	WIRE_PRESENCE_EVENT_MAX_ = 5
+};
+
+/* WK_REASON of PRESENCE RELEASED. */
+enum wire_presence_reason {
+	WIRE_REASON_UNREGISTER = 1, /* the owner sent UNREGISTER */
+	WIRE_REASON_DISCONNECT = 2, /* the owner's connection closed */
+	WIRE_REASON_REVOKED = 3,    /* the broker took it away (policy) */
+	WIRE_REASON_MAX_ = 4
+};
+
+/* WK_EVENT of a tapped (B->C) MONITOR frame: which way the frame went. */
+enum wire_monitor_dir {
+	WIRE_MONITOR_IN = 1,  /* the broker read it from `conn` */
+	WIRE_MONITOR_OUT = 2  /* the broker wrote it to `conn` */
 };
 
 /* WK_FLAGS bits. */
@@ -103,7 +142,8 @@ enum wire_code {
 	WIRE_E_SHUTTING_DOWN = 18,      /* broker is stopping */
 	WIRE_E_INTERNAL = 19,           /* broker-side failure (e.g. memory) */
 	WIRE_E_BAD_BODY = 20,           /* body is not exactly one valid value */
-	WIRE_E_CODE_MAX_ = 21
+	WIRE_E_BAD_FILTER = 21,         /* MONITOR filter is malformed */
+	WIRE_E_CODE_MAX_ = 22
 };
 
 /* The broker answers requests addressed to names with this prefix itself;

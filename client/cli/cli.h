@@ -75,5 +75,19 @@ int cmd_serve(struct cli *c, int argc, char **argv);
 int cmd_peers(struct cli *c, int argc, char **argv);
 int cmd_ping(struct cli *c, int argc, char **argv);
 int cmd_keygen(struct cli *c, int argc, char **argv);
+int cmd_pub(struct cli *c, int argc, char **argv);
+int cmd_sub(struct cli *c, int argc, char **argv);
+int cmd_watch(struct cli *c, int argc, char **argv);
+int cmd_wait(struct cli *c, int argc, char **argv);
+int cmd_monitor(struct cli *c, int argc, char **argv);
+int cmd_stats(struct cli *c, int argc, char **argv);
+
+/* Shared by the streaming commands (cmd_sub.c, cmd_watch.c): print one
+ * JSON value as a line (consumes j; CLI_EXIT_* on failure), and the loop
+ * that prints describe(m) for every message until a signal or close. */
+#include <jansson.h>
+int cli_print_json(json_t *j);
+int cli_recv_loop(struct cli *c, json_t *(*describe)(const ipchub_msg *m));
+json_t *cli_presence_json(const ipchub_msg *m);
 
 #endif

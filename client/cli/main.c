@@ -63,6 +63,12 @@ static const struct {
 	 "    Create an Ed25519 key pair: the secret goes to FILE (default\n"
 	 "    $IPCHUB_KEY; created 0600, never overwritten), the public key is\n"
 	 "    printed as \"ed25519:HEX\" for the broker's policy file.\n"},
+	{"pub", cmd_pub, "pub TOPIC [JSON]\n    Publish JSON (none if omitted) on TOPIC; exits 1 if refused.\n"},
+	{"sub", cmd_sub, "sub PATTERN [--policy drop-oldest|drop-newest|disconnect|block]\n    Subscribe (\"*\": one segment, \">\": the rest) and print one JSON line\n    per publication, and {\"kind\":\"gap\",\"count\"} where some were lost.\n"},
+	{"watch", cmd_watch, "watch NAME\n    Print NAME's owner now, then every change, one JSON line each.\n"},
+	{"wait", cmd_wait, "wait NAME [--timeout MS]\n    Exit 0 as soon as NAME has an owner; 1 (TIMEOUT) after MS.\n"},
+	{"monitor", cmd_monitor, "monitor [--filter 'kind=K,.. name=N conn=ID topic=P dir=in|out']\n    Print one JSON line per frame the broker reads or writes (root or the\n    broker's user only).\n"},
+	{"stats", cmd_stats, "stats [--prometheus]\n    Print the broker's counters as JSON, or as OpenMetrics text.\n"},
 	{"ping", cmd_ping,
 	 "ping [-c COUNT] [-i MS]\n"
 	 "    Measure round trips to the broker (COUNT, default 1; MS between\n"

@@ -39,7 +39,7 @@ export class IpchubError extends Error {
 }
 
 /**
- * A message body: what codec.js encodes (PROTOCOL.md section 10).
+ * A message body: what codec.js encodes (PROTOCOL.md section 11).
  * Integers decode as number when |v| <= 2^53-1, else bigint; bin decodes
  * as Buffer; ext 1 as Map; ext -1 as Date; undefined is sent as nil.
  */

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		static const uint8_t body[] = { 0x82, 0xa1, 'k', 0x01, 0xa1, 'v',
 						0x93, 0xc3, 0xc0, 0xcb, 0x40, 0x09,
 						0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18 };
-		bool has_body = frame_kind_has_body(sk->kind);
+		bool has_body = sample_has_body(sk);
 		struct frame_hdr h;
 		char name[64], lower[32];
 		size_t n;

@@ -48,8 +48,28 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_REPLY, FRAME_B2C, SK(ID) | SK(FROM_ID),
 	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) },
 	{ WIRE_CANCEL, FRAME_C2B, SK(ID), 0 },
+	{ WIRE_SUBSCRIBE, FRAME_C2B, SK(ID) | SK(TOPIC), SK(POLICY) },
+	{ WIRE_UNSUBSCRIBE, FRAME_C2B, SK(ID) | SK(SUB), 0 },
+	{ WIRE_PUBLISH, FRAME_C2B, SK(ID) | SK(TOPIC), 0 },
+	{ WIRE_PUBLISH, FRAME_B2C, SK(ID) | SK(TOPIC) | SK(SUB) | SK(FROM_ID),
+	  SK(FROM) | SK(UID) | SK(KEY) },
+	{ WIRE_GAP, FRAME_B2C, SK(SUB) | SK(COUNT), 0 },
+	{ WIRE_WATCH, FRAME_C2B, SK(ID) | SK(NAME), 0 },
+	{ WIRE_UNWATCH, FRAME_C2B, SK(ID) | SK(SUB), 0 },
+	{ WIRE_PRESENCE, FRAME_B2C, SK(ID) | SK(NAME) | SK(EVENT),
+	  SK(CONN) | SK(REASON) },
+	{ WIRE_MONITOR, FRAME_C2B, SK(ID), SK(FILTER) },
+	{ WIRE_MONITOR, FRAME_B2C, SK(SUB) | SK(CONN) | SK(EVENT), SK(COUNT) },
 };
 #define N_SAMPLE_KINDS (sizeof(sample_kinds) / sizeof(sample_kinds[0]))
+
+/* Whether a sample's kind may carry a body in the sample's direction
+ * (MONITOR carries one only from the broker). */
+static inline bool sample_has_body(const struct sample_kind *sk)
+{
+	return frame_kind_has_body(sk->kind) &&
+	       !(sk->kind == WIRE_MONITOR && sk->dir == FRAME_C2B);
+}
 
 /* Sample value variants: typical values, the largest values and strings
  * the fields hold, and the smallest ones. */
@@ -119,8 +139,12 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 	case WK_NONCE: sample_fill_bytes(h->nonce, 32, 4); break;
 	case WK_SIG: h->sig_len = 64; sample_fill_bytes(h->sig, 64, 5); break;
 	case WK_TOPIC: sample_fill_str(h, key, "news.sport", IPCHUB_MAX_NAME, v); return;
-	case WK_POLICY: h->policy = mx ? UINT32_MAX : 1; break;
+	case WK_POLICY: h->policy = mx ? WIRE_POLICY_MAX_ - 1 : mn ? 0 : 1; break;
 	case WK_COUNT: h->count = mx ? UINT64_MAX : 5; break;
+	case WK_SUB: h->sub = mx ? UINT64_MAX : mn ? 0 : 7; break;
+	case WK_EVENT: h->event = mx ? UINT32_MAX : 1; break;
+	case WK_REASON: h->reason = mx ? UINT32_MAX : 2; break;
+	case WK_FILTER: sample_fill_str(h, key, "kind=SEND name=a", IPCHUB_MAX_FILTER, v); return;
 	default:
 		return;
 	}
@@ -154,7 +178,8 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_U(CONN, conn); EQ_U(COUNT, count); EQ_U(CODE, code);
 	EQ_U(VER, ver); EQ_U(VER_MIN, ver_min); EQ_U(MAX_FRAME, max_frame);
 	EQ_U(TIMEOUT, timeout); EQ_U(FLAGS, flags); EQ_U(UID, uid);
-	EQ_U(REF, ref); EQ_U(POLICY, policy);
+	EQ_U(REF, ref); EQ_U(POLICY, policy); EQ_U(SUB, sub);
+	EQ_U(EVENT, event); EQ_U(REASON, reason); EQ_S(FILTER, filter);
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);

@@ -16,13 +16,13 @@ const opt = args({ size: 64, count: 50000, warmup: 5000, role: 'requester', tag:
 if (opt.socket) process.env.IPCHUB_SOCKET = opt.socket;
 
 async function responder() {
-  const hub = await connect({ name: `rtt-responder-${opt.tag}` });
+  const hub = await connect({ name: `rtt-responder-${opt.tag}`, reconnect: false });
   hub.handle((body) => body);
   hub.send(`rtt-requester-${opt.tag}`, { ready: true });
 }
 
 async function requester() {
-  const hub = await connect({ name: `rtt-requester-${opt.tag}` });
+  const hub = await connect({ name: `rtt-requester-${opt.tag}`, reconnect: false });
   const peer = `rtt-responder-${opt.tag}`;
   const child = fork(__filename, ['--role', 'responder', '--tag', opt.tag], { hub });
   await new Promise((resolve) => hub.once('message', resolve));

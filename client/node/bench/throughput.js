@@ -16,7 +16,7 @@ const opt = args({ size: 64, count: 200000, warmup: 20000, role: 'producer', tag
 if (opt.socket) process.env.IPCHUB_SOCKET = opt.socket;
 
 async function consumer() {
-  const hub = await connect({ name: `tp-consumer-${opt.tag}` });
+  const hub = await connect({ name: `tp-consumer-${opt.tag}`, reconnect: false });
   let n = 0;
   let target = opt.warmup;
   hub.on('message', (m, from) => {
@@ -31,7 +31,7 @@ async function consumer() {
 }
 
 async function producer() {
-  const hub = await connect({ name: `tp-producer-${opt.tag}` });
+  const hub = await connect({ name: `tp-producer-${opt.tag}`, reconnect: false });
   const peer = `tp-consumer-${opt.tag}`;
   const child = fork(__filename, ['--role', 'consumer', '--warmup', String(opt.warmup), '--tag', opt.tag], { hub });
   const next = () => new Promise((resolve) => hub.once('message', resolve));

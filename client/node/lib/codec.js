@@ -6,7 +6,7 @@
  * the two subclasses below override a few of its internal methods; the
  * codec tests pin the resulting bytes so an upgrade that breaks them fails).
  * The mapping, and the byte layout of the extension types, is the contract
- * in PROTOCOL.md section 10:
+ * in PROTOCOL.md section 11:
  *
  *   null, undefined      -> nil                    -> null
  *   boolean              -> bool                   -> boolean
@@ -81,7 +81,7 @@ class BodyEncoder extends Encoder {
     }
   }
 
-  // ext 32, type 1, payload = a msgpack map of the entries (section 10).
+  // ext 32, type 1, payload = a msgpack map of the entries (section 11).
   // Always ext 32 so the length can be patched in after the entries.
   encodeMapExt(map, depth) {
     this.ensureBufferSizeToWrite(6 + 5);

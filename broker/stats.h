@@ -1,0 +1,63 @@
+/*
+ * stats.h - the broker's counters and the ipchub.stats service
+ * (PROTOCOL.md section 10.5).
+ *
+ * Model: struct stats lives in struct broker and holds the totals that do
+ * not belong to a live connection: connections accepted, messages and
+ * bytes routed between clients (SEND, REQUEST, REPLY, each PUBLISH
+ * delivery), drops, ERROR frames sent by code, and the in/out counters of
+ * connections already closed (so totals = closed + live). Per-connection
+ * counters stay in struct conn. Counting is a few increments on paths
+ * that already touch the same cache lines; nothing is allocated until
+ * stats are requested, and the reply is built into one buffer bounded by
+ * max_frame (connections that do not fit are left out and the reply says
+ * "truncated": true).
+ */
+#ifndef IPCHUB_BROKER_STATS_H
+#define IPCHUB_BROKER_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct conn;
+struct conn_frame;
+struct broker;
+
+struct stats {
+	uint64_t started_ms;
+	uint64_t conns_total;
+	uint64_t routed_msgs, routed_bytes;
+	uint64_t drops;
+	uint64_t errors[WIRE_E_CODE_MAX_];
+	uint64_t closed_msgs_in, closed_bytes_in;
+	uint64_t closed_msgs_out, closed_bytes_out;
+};
+
+void stats_init(struct stats *s, uint64_t now_ms);
+
+static inline void stats_routed(struct stats *s, uint64_t bytes)
+{
+	s->routed_msgs++;
+	s->routed_bytes += bytes;
+}
+
+static inline void stats_error(struct stats *s, int code)
+{
+	if (code > 0 && code < WIRE_E_CODE_MAX_)
+		s->errors[code]++;
+}
+
+/* Fold a closing connection's counters into the totals (at kill). */
+void stats_conn_closed(struct stats *s, const struct conn *c);
+
+/* Encode the ipchub.stats reply body (a msgpack map) for broker b into a
+ * new buffer of at most max_body bytes. Returns it (caller frees) with
+ * its length in *len, or NULL when out of memory. */
+uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len);
+
+/* Answer a REQUEST to ipchub.stats. */
+void stats_reply(struct conn *c, struct conn_frame *f);
+
+#endif
