@@ -1021,6 +1021,14 @@ class Hub extends EventEmitter {
       return;
     }
     if (f.ref === KIND.CANCEL) return; // the request had already ended
+    if (f.id === 0 && f.ref === null && f.name !== null && name === 'NOT_AUTHORIZED') {
+      // A policy reload took a name away (PROTOCOL.md section 6.7, Reload):
+      // forget it, so a reconnect does not try to claim it back.
+      this._names = this._names.filter((n) => n !== f.name);
+      const e = new IpchubError(name, `ipchub: the broker took the name ${f.name} away (policy reloaded)${f.msg ? ': ' + f.msg : ''}`, props);
+      if (!this._emitSafe('name-lost', e)) process.emitWarning(e.message, 'IpchubWarning');
+      return;
+    }
     const e = this._pending.get(f.id);
     if (e && (f.ref === null || f.ref === e.kind)) {
       if (e.to !== undefined) props.to = e.to;

@@ -348,3 +348,24 @@ test('a hub without a key never loads libsodium', { timeout: 15000 }, async () =
   });
   assert.deepEqual(JSON.parse(out), []);
 });
+
+test('a policy reload that takes a name away emits name-lost and drops the name', { timeout: 15000 }, async () => {
+  const pol = kf('policy-reload');
+  fs.writeFileSync(pol, `allow auth.svc key ${K.svc}\n`, { mode: 0o600 });
+  const broker = await startBroker(null, ['--policy', pol]);
+  const svc = await connect({ socket: broker.socket, key: kf('svc.key'), name: 'auth.svc', names: ['free-name'], reconnect: false });
+  try {
+    const lost = once(svc, 'name-lost');
+    fs.writeFileSync(pol, `allow auth.svc key ${K.rx}\n`, { mode: 0o600 });
+    broker.proc.kill('SIGHUP');
+    const [err] = await lost;
+    assert.equal(err.code, 'NOT_AUTHORIZED');
+    assert.equal(err.hubName, 'auth.svc');
+    assert.deepEqual(svc.names, ['free-name']);
+    assert.equal(svc.connected, true);
+    await svc.ping();
+  } finally {
+    await svc.close();
+    await broker.stop();
+  }
+});
