@@ -231,13 +231,14 @@ class Hub extends EventEmitter {
   /* ------------------------------------------------------------ connection */
 
   // Open a connection and complete HELLO/WELCOME, then with `seed` (the
-  // key's seed, owned and wiped here on every path) AUTH. Resolves once
+  // key's seed, owned and wiped here on every path; this._sodium is loaded
+  // whenever there is one) AUTH. Resolves once
   // the handshake is done; rejects with NO_BROKER, TIMEOUT, IO,
   // UNSUPPORTED_VERSION, AUTH_FAILED, ...
   _openSocket(seed) {
     return new Promise((resolve, reject) => {
       const wipeSeed = () => {
-        if (seed) seed.fill(0);
+        if (seed) this._sodium.memzero(seed);
         seed = null;
       };
       const sock = net.createConnection({ path: toNetPath(this._path) });
@@ -296,11 +297,11 @@ class Hub extends EventEmitter {
         clearTimeout(timer);
         this._welcome = null;
         this._epoch++;
-          this.connId = f.conn;
-          this.brokerId = f.broker;
-          this.maxFrame = f.max_frame;
-          // Delivered frames may exceed max_frame by what the broker stamps.
-          reader.maxFrame = f.max_frame + frame.MAX_HEADER;
+        this.connId = f.conn;
+        this.brokerId = f.broker;
+        this.maxFrame = f.max_frame;
+        // Delivered frames may exceed max_frame by what the broker stamps.
+        reader.maxFrame = f.max_frame + frame.MAX_HEADER;
         this._state = 'welcomed'; // 'open' once the names are re-registered
         if (this._unref) sock.unref();
         resolve();
