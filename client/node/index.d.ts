@@ -12,7 +12,7 @@ export type WireErrorCode =
   | 'NAME_TAKEN' | 'NOT_OWNER' | 'NO_SUCH_PEER' | 'PEER_GONE' | 'TIMEOUT' | 'QUEUE_FULL'
   | 'LIMIT' | 'NOT_AUTHORIZED' | 'AUTH_FAILED' | 'NO_SUCH_REQUEST' | 'REMOTE_ERROR'
   | 'CANCELLED' | 'SHUTTING_DOWN' | 'INTERNAL' | 'BAD_BODY';
-export type LocalErrorCode = 'IO' | 'CLOSED' | 'NOMEM' | 'INVALID' | 'WOULD_BLOCK' | 'NO_BROKER' | 'INTERRUPTED';
+export type LocalErrorCode = 'IO' | 'CLOSED' | 'NOMEM' | 'INVALID' | 'WOULD_BLOCK' | 'NO_BROKER' | 'INTERRUPTED' | 'BAD_KEY';
 export type ErrorCode = WireErrorCode | LocalErrorCode | 'UNKNOWN';
 
 export const codes: Readonly<Record<WireErrorCode | LocalErrorCode, number>>;
@@ -54,8 +54,17 @@ export interface Sender {
   name: string | null;
   /** Sender's connection id (unique for the broker's lifetime). */
   id: number | bigint;
-  uid?: number;
-  key?: Buffer;
+  /** The sender's uid (SO_PEERCRED at its connect), or null if the kernel gave none. */
+  uid: number | null;
+  /** The key the sender proved, 'ed25519:' + 64 hex digits, or null if it did not authenticate. */
+  key: string | null;
+}
+
+/** What request() resolves with when `withSender` is set. */
+export interface ReplyWithSender<T = any> {
+  value: T;
+  /** The responder, as the broker stamped it. */
+  from: Sender;
 }
 
 export interface MessageInfo {
@@ -94,6 +103,13 @@ export interface ConnectOptions {
   timeout?: number;
   /** Client description sent in HELLO (at most 128 bytes). */
   agent?: string;
+  /**
+   * Secret key file to authenticate with (PROTOCOL.md section 6.7); default
+   * $IPCHUB_KEY; '' = do not authenticate even if $IPCHUB_KEY is set.
+   * The file is read at each (re)connection and must be a regular file
+   * owned by this uid with mode 0600 or stricter (else BAD_KEY).
+   */
+  key?: string;
   /** Automatic reconnect (default true). */
   reconnect?: boolean | ReconnectOptions;
   /** Backlog in bytes above which send() returns false (default 1 MiB). */
@@ -116,6 +132,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Set NOWAIT: QUEUE_FULL instead of waiting for a slow responder. */
   nowait?: boolean;
+  /** Resolve with { value, from } (the responder's name, id, uid, key) instead of the value. */
+  withSender?: boolean;
 }
 
 export interface ReconnectInfo {
@@ -130,6 +148,10 @@ export interface PeerInfo {
   conn: number;
   pid: number;
   uid: number;
+  /** Whether the owner authenticated. */
+  auth: boolean;
+  /** The owner's key, 'ed25519:' + 64 hex digits, when it authenticated. */
+  key?: string;
 }
 
 export type Handler = (body: any, from: Sender, ctx: RequestContext) => Body | Promise<Body>;
@@ -141,6 +163,8 @@ export class Hub extends EventEmitter {
   readonly connId: number | bigint | null;
   /** Broker instance id (32 hex digits); changes when the broker restarts. */
   readonly brokerId: string | null;
+  /** This hub's public key ('ed25519:HEX') once it authenticated, else null. */
+  readonly keyId: string | null;
   /** Largest frame the broker accepts. */
   readonly maxFrame: number;
   readonly socketPath: string;
@@ -149,6 +173,7 @@ export class Hub extends EventEmitter {
   readonly connected: boolean;
 
   send(to: string, value: Body, options?: SendOptions): boolean;
+  request<T = any>(to: string, value: Body, options: RequestOptions & { withSender: true }): Promise<ReplyWithSender<T>>;
   request<T = any>(to: string, value: Body, options?: RequestOptions): Promise<T>;
   handle(fn: Handler | null): this;
   register(name: string): Promise<void>;
@@ -166,6 +191,7 @@ export class Hub extends EventEmitter {
   on(event: 'message-error', listener: (err: IpchubError) => void): this;
   on(event: 'send-error', listener: (err: IpchubError) => void): this;
   on(event: 'reply-error', listener: (err: IpchubError) => void): this;
+  on(event: 'name-lost', listener: (err: IpchubError) => void): this;
   on(event: 'drain', listener: () => void): this;
   on(event: 'disconnect', listener: (err: IpchubError) => void): this;
   on(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
@@ -175,6 +201,7 @@ export class Hub extends EventEmitter {
   once(event: 'message-error', listener: (err: IpchubError) => void): this;
   once(event: 'send-error', listener: (err: IpchubError) => void): this;
   once(event: 'reply-error', listener: (err: IpchubError) => void): this;
+  once(event: 'name-lost', listener: (err: IpchubError) => void): this;
   once(event: 'drain', listener: () => void): this;
   once(event: 'disconnect', listener: (err: IpchubError) => void): this;
   once(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
@@ -183,6 +210,14 @@ export class Hub extends EventEmitter {
 }
 
 export function connect(options?: ConnectOptions): Promise<Hub>;
+
+/**
+ * Create an Ed25519 key pair and write the secret to `path` in the C
+ * library's format (mode 0600, never overwrites: BAD_KEY if it exists).
+ * Resolves with the public key, 'ed25519:' + 64 hex digits, for the
+ * broker's policy file.
+ */
+export function keygen(path: string): Promise<string>;
 
 export interface ForkOptions {
   /** Name for the child: its environment gets IPCHUB_NAME. */

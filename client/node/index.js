@@ -8,6 +8,7 @@ const { Hub, connect, resolveSocketPath } = require('./lib/client');
 const { fork } = require('./lib/fork');
 const { IpchubError, CODES } = require('./lib/errors');
 const codec = require('./lib/codec');
+const { keygen } = require('./lib/key');
 
 module.exports = {
   connect,
@@ -16,6 +17,7 @@ module.exports = {
   IpchubError,
   codes: CODES,
   resolveSocketPath,
+  keygen,
   encode: codec.encode,
   decode: codec.decode,
 };

@@ -20,8 +20,13 @@
  *   rejected with IO (the broker's fate for them is unknown), while frames
  *   still in the batch wait for the next connection. SEND frames in socket
  *   writes that failed are reported as 'send-error' IO.
- * - Reconnect: exponential backoff with jitter; on success, HELLO, then the
- *   names are re-registered in their original order (so the primary name
+ * - Authentication (PROTOCOL.md section 6.7): with a key, each connection
+ *   (the first and every reconnect) reads the key file, answers WELCOME's
+ *   challenge with AUTH and waits for OK {id: 0} before it counts as up;
+ *   the seed and secret key exist only during that handshake (key.js).
+ *   AUTH_FAILED and BAD_KEY end the hub: retrying cannot fix them.
+ * - Reconnect: exponential backoff with jitter; on success, HELLO (and
+ *   AUTH), then the names are re-registered in their original order (so the primary name
  *   is unchanged) before the batch is flushed, then 'reconnect' is emitted.
  *   restoreState() is the hook where subscriptions will be restored.
  */
@@ -34,6 +39,7 @@ const { performance } = require('perf_hooks');
 
 const codec = require('./codec');
 const frame = require('./frame');
+const keys = require('./key');
 const { IpchubError, FATAL, codeName } = require('./errors');
 
 const { KIND, KEY, WF_NOWAIT, LEN_PREFIX } = frame;
@@ -157,6 +163,11 @@ class Hub extends EventEmitter {
     let reconnect = null;
     if (o.reconnect === undefined || o.reconnect === true) reconnect = { ...DEFAULTS.reconnect };
     else if (o.reconnect && typeof o.reconnect === 'object') reconnect = { ...DEFAULTS.reconnect, ...o.reconnect };
+    const keyPath = o.key !== undefined && o.key !== null ? o.key : process.env.IPCHUB_KEY || '';
+    if (typeof keyPath !== 'string') throw new IpchubError('INVALID', `ipchub: key must be a file path, not ${typeof keyPath}`);
+    this._keyPath = keyPath; // '' = do not authenticate
+    this._sodium = null;     // libsodium-wrappers, loaded on the first handshake with a key
+    this._authed = false;    // the current connection authenticated
     this._path = resolveSocketPath(o.socket);
     this._names = names;
     this._agent = truncateUtf8(o.agent || `ipchub-node/${VERSION} node/${process.version} pid=${process.pid}`, 128);
@@ -198,6 +209,7 @@ class Hub extends EventEmitter {
 
     this.connId = null;
     this.brokerId = null;
+    this.keyId = null;
     this.maxFrame = frame.MAX_FRAME_DEFAULT;
   }
 
@@ -218,14 +230,22 @@ class Hub extends EventEmitter {
 
   /* ------------------------------------------------------------ connection */
 
-  // Open a connection and complete HELLO/WELCOME. Resolves once WELCOME is
-  // in; rejects with NO_BROKER, TIMEOUT, IO, UNSUPPORTED_VERSION, ...
-  _openSocket() {
+  // Open a connection and complete HELLO/WELCOME, then with `seed` (the
+  // key's seed, owned and wiped here on every path; this._sodium is loaded
+  // whenever there is one) AUTH. Resolves once
+  // the handshake is done; rejects with NO_BROKER, TIMEOUT, IO,
+  // UNSUPPORTED_VERSION, AUTH_FAILED, ...
+  _openSocket(seed) {
     return new Promise((resolve, reject) => {
+      const wipeSeed = () => {
+        if (seed) this._sodium.memzero(seed);
+        seed = null;
+      };
       const sock = net.createConnection({ path: toNetPath(this._path) });
       const reader = new frame.FrameReader((buf) => this._onFrame(sock, buf));
       let done = false;
       const fail = (err) => {
+        wipeSeed();
         if (done) return;
         done = true;
         clearTimeout(timer);
@@ -235,8 +255,9 @@ class Hub extends EventEmitter {
         reject(err);
       };
       this._closeErr = null;
+      this._authed = false;
       const timer = setTimeout(() => {
-        fail(new IpchubError('TIMEOUT', `ipchub: no WELCOME from ${this._path} within ${this._timeout} ms`));
+        fail(new IpchubError('TIMEOUT', `ipchub: no ${this._welcome && this._welcome.authing ? 'answer to AUTH' : 'WELCOME'} from ${this._path} within ${this._timeout} ms`));
       }, this._timeout);
       this._socket = sock;
       this._state = 'handshake';
@@ -270,25 +291,56 @@ class Hub extends EventEmitter {
         this._onSocketClose(sock);
       });
       sock.on('drain', () => this._checkDrain());
+      // WELCOME accepted and, with a key, AUTH answered OK: the connection is up.
+      const up = (f) => {
+        done = true;
+        clearTimeout(timer);
+        this._welcome = null;
+        this._epoch++;
+        this.connId = f.conn;
+        this.brokerId = f.broker;
+        this.maxFrame = f.max_frame;
+        // Delivered frames may exceed max_frame by what the broker stamps.
+        reader.maxFrame = f.max_frame + frame.MAX_HEADER;
+        this._state = 'welcomed'; // 'open' once the names are re-registered
+        if (this._unref) sock.unref();
+        resolve();
+      };
       this._welcome = {
+        authing: false, // AUTH sent, waiting for its OK
+        welcome: null,
+        keyId: null,
         resolve: (f) => {
           if (done) return;
-          done = true;
-          clearTimeout(timer);
-          this._welcome = null;
           if (f.ver !== 1) {
             fail(new IpchubError('UNSUPPORTED_VERSION', `ipchub: broker chose version ${f.ver}`));
             return;
           }
-          this._epoch++;
-          this.connId = f.conn;
-          this.brokerId = f.broker;
-          this.maxFrame = f.max_frame;
-          // Delivered frames may exceed max_frame by what the broker stamps.
-          reader.maxFrame = f.max_frame + frame.MAX_HEADER;
-          this._state = 'welcomed'; // 'open' once the names are re-registered
-          if (this._unref) sock.unref();
-          resolve();
+          if (!seed) {
+            up(f);
+            return;
+          }
+          let proof;
+          try {
+            proof = keys.makeProof(this._sodium, seed, f);
+          } catch (err) {
+            fail(err);
+            return;
+          } finally {
+            wipeSeed();
+          }
+          const w = this._welcome;
+          w.authing = true;
+          w.welcome = f;
+          w.keyId = keys.pkText(proof.pk);
+          sock.write(frame.encodeFrame([KEY.kind, KIND.AUTH, KEY.pk, proof.pk, KEY.nonce, proof.nonce, KEY.sig, proof.sig], null));
+        },
+        authOk: () => {
+          if (done) return;
+          const w = this._welcome;
+          this._authed = true;
+          this.keyId = w.keyId;
+          up(w.welcome);
         },
         reject: (err) => fail(err),
       };
@@ -298,7 +350,12 @@ class Hub extends EventEmitter {
   // Called by connect() and by the reconnect loop: open, then restore names.
   // On the first connection a failed REGISTER fails the whole connect.
   async _establish(first) {
-    await this._openSocket();
+    let seed = null;
+    if (this._keyPath) {
+      if (!this._sodium) this._sodium = await keys.loadSodium();
+      seed = keys.readSeed(this._keyPath); // BAD_KEY before any connection
+    }
+    await this._openSocket(seed);
     const names = this._names.slice();
     const ops = names.map((n) => this._op(KIND.REGISTER, n, true));
     // The REGISTERs went straight to the socket, ahead of what was queued
@@ -310,7 +367,7 @@ class Hub extends EventEmitter {
     results.forEach((r, i) => {
       if (r.status === 'rejected') lost.push({ name: names[i], error: r.reason });
     });
-    if (lost.length && (first || lost.some((l) => l.error.code === 'IO' || l.error.code === 'CLOSED'))) {
+    if (lost.length && (first || lost.some((l) => ['IO', 'CLOSED', 'AUTH_FAILED'].includes(l.error.code)))) {
       throw lost[0].error;
     }
     if (lost.length) this._names = this._names.filter((n) => !lost.some((l) => l.name === n));
@@ -332,8 +389,17 @@ class Hub extends EventEmitter {
     const err = this._closeErr || new IpchubError('IO', `ipchub: connection to the broker at ${this._path} was lost` +
       (sock._ipchubErr ? `: ${sock._ipchubErr.message}` : ''), sock._ipchubErr ? { cause: sock._ipchubErr } : undefined);
     const lostEpoch = this._epoch;
+    // AUTH_FAILED on a connection that did not authenticate comes from a
+    // broker with --require-auth, which refused every frame of it: their
+    // fate is known, so they fail with that code rather than IO.
+    const refused = err.code === 'AUTH_FAILED' && !this._authed;
     for (const [id, e] of this._pending) {
       if (e.epoch === lostEpoch) {
+        if (refused) {
+          this._settle(id, e, new IpchubError('AUTH_FAILED', `ipchub: ${e.what} refused: the broker requires authentication ` +
+            '(give a key file: the key option or $IPCHUB_KEY)', { id, to: e.to, cause: err }));
+          continue;
+        }
         this._settle(id, e, new IpchubError(err.code === 'CLOSED' ? 'CLOSED' : 'IO',
           `ipchub: connection lost before ${e.what} was answered`, { id, to: e.to, cause: err }));
       }
@@ -382,6 +448,14 @@ class Hub extends EventEmitter {
         return;
       } catch (err) {
         if (this._state === 'closing' || this._state === 'closed') return;
+        if (err.code === 'BAD_KEY' || err.code === 'AUTH_FAILED') {
+          // The key file went bad or the broker no longer accepts the key:
+          // retrying cannot help. 'disconnect' was emitted at the outage.
+          if (this._socket) this._socket.destroy();
+          this._socket = null;
+          this._finish(err);
+          return;
+        }
         if (this._socket) {
           // Failed after WELCOME: closing the socket restarts this loop
           // through _onSocketClose.
@@ -580,7 +654,8 @@ class Hub extends EventEmitter {
         }
         const ms = timeout === Infinity || timeout === 0 ? 0 : Math.min(Math.max(1, Math.ceil(timeout)), MAX_TIMEOUT);
         id = this._newId();
-        const entry = { what: `the request to ${to}`, to, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind: KIND.REQUEST };
+        const entry = { what: `the request to ${to}`, to, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind: KIND.REQUEST,
+          withSender: !!options.withSender };
         const fields = [KEY.kind, KIND.REQUEST, KEY.id, id, KEY.to, to];
         if (ms) fields.push(KEY.timeout, ms);
         if (options.nowait) fields.push(KEY.flags, WF_NOWAIT);
@@ -678,9 +753,15 @@ class Hub extends EventEmitter {
     return now() - t0;
   }
 
-  /** The broker's list of registered names (ipchub.peers). */
-  peers(options = {}) {
-    return this._request('ipchub.peers', undefined, options, true);
+  /** The broker's list of registered names (ipchub.peers); `key` as text. */
+  async peers(options = {}) {
+    const list = await this._request('ipchub.peers', undefined, { ...options, withSender: false }, true);
+    if (Array.isArray(list)) {
+      for (const p of list) {
+        if (p && Buffer.isBuffer(p.key)) p.key = keys.pkText(p.key);
+      }
+    }
+    return list;
   }
 
   /**
@@ -756,6 +837,18 @@ class Hub extends EventEmitter {
       this._protocolError(sock, err);
       return;
     }
+    if (this._state === 'handshake' && this._welcome && this._welcome.authing) {
+      const w = this._welcome;
+      if (f.kind === KIND.OK && f.id === 0) w.authOk();
+      else if (f.kind === KIND.ERROR || f.kind === KIND.BYE) {
+        const code = f.code === null ? 'CLOSED' : codeName(f.code);
+        this._protocolError(sock, new IpchubError(code, `ipchub: the broker refused key ${w.keyId} ` +
+          `(file ${this._keyPath}): ${f.msg || code}`));
+      } else {
+        this._protocolError(sock, new IpchubError('PROTOCOL', `ipchub: broker sent ${frame.KIND_NAMES[f.kind]} before answering AUTH`));
+      }
+      return;
+    }
     if (this._state === 'handshake') {
       if (f.kind === KIND.WELCOME) this._welcome.resolve(f);
       else if (f.kind === KIND.ERROR || f.kind === KIND.BYE) {
@@ -798,11 +891,11 @@ class Hub extends EventEmitter {
     }
   }
 
+  // The sender as the broker stamped it: uid from SO_PEERCRED (null if the
+  // kernel gave none), key = its verified public key as text, or null for
+  // a sender that did not authenticate.
   _from(f) {
-    const from = { name: f.from, id: f.from_id };
-    if (f.uid !== null) from.uid = f.uid;
-    if (f.key !== null) from.key = f.key;
-    return from;
+    return { name: f.from, id: f.from_id, uid: f.uid, key: f.key !== null ? keys.pkText(f.key) : null };
   }
 
   _onSend(f) {
@@ -911,7 +1004,7 @@ class Hub extends EventEmitter {
         { id: f.id, to: e.to, from, raw: Buffer.from(f.body), cause: err }));
       return;
     }
-    this._settle(f.id, e, null, value);
+    this._settle(f.id, e, null, e.withSender ? { value, from } : value);
   }
 
   _onError(sock, f) {
@@ -929,6 +1022,14 @@ class Hub extends EventEmitter {
       return;
     }
     if (f.ref === KIND.CANCEL) return; // the request had already ended
+    if (f.id === 0 && f.ref === null && f.name !== null && name === 'NOT_AUTHORIZED') {
+      // A policy reload took a name away (PROTOCOL.md section 6.7, Reload):
+      // forget it, so a reconnect does not try to claim it back.
+      this._names = this._names.filter((n) => n !== f.name);
+      const e = new IpchubError(name, `ipchub: the broker took the name ${f.name} away (policy reloaded)${f.msg ? ': ' + f.msg : ''}`, props);
+      if (!this._emitSafe('name-lost', e)) process.emitWarning(e.message, 'IpchubWarning');
+      return;
+    }
     const e = this._pending.get(f.id);
     if (e && (f.ref === null || f.ref === e.kind)) {
       if (e.to !== undefined) props.to = e.to;
@@ -945,8 +1046,10 @@ class Hub extends EventEmitter {
 }
 
 /**
- * Connect to the broker, complete the handshake and register the names.
- * Rejects with IpchubError NO_BROKER, TIMEOUT, NAME_TAKEN, BAD_NAME, ...
+ * Connect to the broker, complete the handshake (authenticating with the
+ * key file in options.key or $IPCHUB_KEY, if any) and register the names.
+ * Rejects with IpchubError NO_BROKER, TIMEOUT, NAME_TAKEN, BAD_NAME,
+ * BAD_KEY, AUTH_FAILED, NOT_AUTHORIZED, ...
  */
 async function connect(options = {}) {
   const hub = new Hub(options);

@@ -40,6 +40,7 @@ const LOCAL_CODES = Object.freeze({
   WOULD_BLOCK: 68,  // the outbound buffer hit its hard bound (maxBuffered)
   NO_BROKER: 69,    // nothing listens at the socket path
   INTERRUPTED: 70,  // kept for parity with the C library; not produced by this package
+  BAD_KEY: 71,      // key file missing, malformed, a symlink, not ours or readable by group/other
 });
 
 const CODES = Object.freeze({ ...WIRE_CODES, ...LOCAL_CODES });

@@ -315,6 +315,8 @@ function parseFrame(buf) {
     const names = KEY_NAMES.filter((_, i) => extra & (1 << i));
     throw bad(`${KIND_NAMES[f.kind]} may not carry ${names.join(', ')}`);
   }
+  // Key ids are Ed25519 public keys in protocol version 1 (section 6.7).
+  if (f.key !== null && f.key.length !== 32) throw bad(`key of ${f.key.length} bytes (version 1 key ids are 32)`);
   if (p < end) {
     if (!rule.body) throw bad(`${KIND_NAMES[f.kind]} carries a body`);
     f.body = buf.subarray(p, end);

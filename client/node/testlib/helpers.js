@@ -7,6 +7,9 @@ const os = require('os');
 const path = require('path');
 
 const BROKER = process.env.IPCHUBD || path.resolve(__dirname, '../../../build/broker/ipchubd');
+// The C CLI: $IPCHUB_CLI, else where the build puts it next to the broker
+// (BUILD/broker/ipchubd -> BUILD/client/cli/ipchub).
+const CLI = process.env.IPCHUB_CLI || path.resolve(path.dirname(BROKER), '../client/cli/ipchub');
 
 function tmpSocket() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipchub-node-'));
@@ -55,8 +58,34 @@ function startBroker(socket, extraArgs = []) {
   });
 }
 
+/**
+ * Run the C CLI with `args`; resolves with { code, stdout, stderr } (never
+ * rejects on a non-zero exit). Killed after `timeoutMs`.
+ */
+function runCli(args, { env, timeoutMs = 10000 } = {}) {
+  if (!fs.existsSync(CLI)) {
+    throw new Error(`ipchub CLI not found at ${CLI}: build it (cmake --build build --target ipchub) or set IPCHUB_CLI`);
+  }
+  return new Promise((resolve, reject) => {
+    const proc = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.stdout.on('data', (d) => { stdout += d; });
+    proc.stderr.on('data', (d) => { stderr += d; });
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
 function once(emitter, event) {
   return new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
 }
 
-module.exports = { startBroker, tmpSocket, once, BROKER };
+module.exports = { startBroker, tmpSocket, once, runCli, BROKER, CLI };
