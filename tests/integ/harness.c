@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -63,6 +64,9 @@ void hub_start(struct hub *hub, const char *const *extra_args)
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		dup2(pfd[1], 1);
+		/* A test that fails before hub_stop() must not leave a broker
+		 * behind holding ctest's output pipe open. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
