@@ -23,6 +23,7 @@ void conf_defaults(struct broker_conf *c)
 	c->max_pending = IPCHUB_MAX_PENDING_DEFAULT;
 	c->max_conns = IPCHUB_MAX_CONNS_DEFAULT;
 	c->handshake_timeout_ms = IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+	c->frame_timeout_ms = IPCHUB_FRAME_TIMEOUT_MS_DEFAULT;
 	c->log_level = LOG_LVL_INFO;
 }
 
@@ -57,9 +58,12 @@ int conf_validate(const struct broker_conf *c, char *err, size_t cap)
 		r = range(err, cap, "--max-conns", c->max_conns,
 			  CONF_MAX_CONNS_MIN, CONF_MAX_CONNS_MAX);
 	if (!r)
-		r = range(err, cap, "handshake timeout (ms)",
+		r = range(err, cap, "--handshake-timeout (ms)",
 			  c->handshake_timeout_ms, CONF_HANDSHAKE_TIMEOUT_MIN_MS,
 			  CONF_HANDSHAKE_TIMEOUT_MAX_MS);
+	if (!r)
+		r = range(err, cap, "--frame-timeout (ms)", c->frame_timeout_ms,
+			  CONF_FRAME_TIMEOUT_MIN_MS, CONF_FRAME_TIMEOUT_MAX_MS);
 	if (!r && c->socket_mode > 0777) {
 		snprintf(err, cap, "--socket-mode %o out of range (allowed 0..0777)",
 			 c->socket_mode);

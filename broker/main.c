@@ -43,6 +43,10 @@ static void usage(FILE *f)
 		"                       1..%u)\n"
 		"  --max-conns N        simultaneous connections (default %u; %u..%u)\n"
 		"  --log-level LEVEL    error, warn, info or debug (default info)\n"
+		"  --handshake-timeout MS  close a connection that has not completed\n"
+		"                       the handshake by then (default %u; %u..%u)\n"
+		"  --frame-timeout MS   close a connection whose partial frame is not\n"
+		"                       completed by then (default %u; %u..%u)\n"
 		"  -h, --help           show this help and exit\n"
 		"  -V, --version        show the version and exit\n"
 		"\n"
@@ -54,7 +58,10 @@ static void usage(FILE *f)
 		IPCHUB_QUEUE_HWM_MAX, IPCHUB_MAX_NAMES_DEFAULT,
 		IPCHUB_MAX_NAMES_MAX, IPCHUB_MAX_PENDING_DEFAULT,
 		IPCHUB_MAX_PENDING_MAX, IPCHUB_MAX_CONNS_DEFAULT,
-		CONF_MAX_CONNS_MIN, CONF_MAX_CONNS_MAX);
+		CONF_MAX_CONNS_MIN, CONF_MAX_CONNS_MAX,
+		IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT, CONF_HANDSHAKE_TIMEOUT_MIN_MS,
+		CONF_HANDSHAKE_TIMEOUT_MAX_MS, IPCHUB_FRAME_TIMEOUT_MS_DEFAULT,
+		CONF_FRAME_TIMEOUT_MIN_MS, CONF_FRAME_TIMEOUT_MAX_MS);
 }
 
 static int bad_value(const char *opt, const char *val, int r)
@@ -87,7 +94,9 @@ enum {
 	OPT_MAX_NAMES,
 	OPT_MAX_PENDING,
 	OPT_MAX_CONNS,
-	OPT_LOG_LEVEL
+	OPT_LOG_LEVEL,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_FRAME_TIMEOUT
 };
 
 int main(int argc, char **argv)
@@ -101,6 +110,8 @@ int main(int argc, char **argv)
 		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
 		{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+		{"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -146,6 +157,12 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			r = conf_parse_u32(optarg, &conf.handshake_timeout_ms);
+			break;
+		case OPT_FRAME_TIMEOUT:
+			r = conf_parse_u32(optarg, &conf.frame_timeout_ms);
 			break;
 		case 'h':
 			usage(stdout);
