@@ -1072,6 +1072,52 @@ static void test_broker_disappears_under_writer(void **state)
 	hub_stop(&hub); /* already gone: removes the directory */
 }
 
+/* ---- per-connection limits ------------------------------------------------ */
+
+/* --max-pending: the request beyond the limit is refused with LIMIT (the
+ * others stay pending); a deadline beyond IPCHUB_MAX_TIMEOUT_MS is clamped
+ * to it in the delivered REQUEST. */
+static void test_pending_limit_and_timeout_clamp(void **state)
+{
+	struct hub hub;
+	const char *args[] = {"--max-pending", "4", NULL};
+	hub_start(&hub, args);
+	int r = raw_connect(&hub);
+	raw_hello(r);
+	raw_register(r, "r", 1);
+	int a = raw_connect(&hub);
+	raw_hello(a);
+	uint8_t out[FRAME_ENC_MAX];
+	struct frame_hdr h;
+	for (uint64_t id = 1; id <= 5; id++) {
+		frame_init(&h, WIRE_REQUEST);
+		h.id = id;
+		h.timeout = 0xffffffffu;
+		h.has |= FH(WK_ID) | FH(WK_TIMEOUT);
+		frame_set_str(&h, WK_TO, "r", 1);
+		raw_write_all(a, out, enc_frame(out, sizeof(out), &h, NULL, 0));
+	}
+	for (uint64_t id = 1; id <= 4; id++) {
+		read_hdr(r, &h, 5000);
+		assert_int_equal(h.kind, WIRE_REQUEST);
+		assert_int_equal(h.id, id);
+		assert_int_equal(h.timeout, IPCHUB_MAX_TIMEOUT_MS);
+	}
+	read_hdr(a, &h, 5000);
+	assert_int_equal(h.kind, WIRE_ERROR);
+	assert_int_equal(h.code, WIRE_E_LIMIT);
+	assert_int_equal(h.id, 5);
+	/* The responder leaves: the four pending requests end PEER_GONE. */
+	close(r);
+	for (int k = 0; k < 4; k++) {
+		read_hdr(a, &h, 5000);
+		assert_int_equal(h.kind, WIRE_ERROR);
+		assert_int_equal(h.code, WIRE_E_PEER_GONE);
+	}
+	close(a);
+	assert_int_equal(hub_stop(&hub), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1086,6 +1132,7 @@ int main(void)
 		cmocka_unit_test(test_reconnect_storm),
 		cmocka_unit_test(test_receiver_shuts_read_side),
 		cmocka_unit_test(test_broker_disappears_under_writer),
+		cmocka_unit_test(test_pending_limit_and_timeout_clamp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
