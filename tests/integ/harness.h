@@ -81,6 +81,11 @@ void body_seq(ipchub_pack *p, uint64_t seq, size_t pad);
 #define HUB_RSS_SANITIZER_SLACK_KIB 0L
 #endif
 
+/* The slack above plus, when the broker runs under valgrind
+ * (IPCHUB_TEST_VALGRIND=1), valgrind's own memory, which /proc counts
+ * as the broker's. */
+long hub_rss_slack_kib(void);
+
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
 
