@@ -733,6 +733,91 @@ static void test_never_reading_consumer(void **state)
 	assert_int_equal(hub_stop(&hub), 0);
 }
 
+/* A client that is waiting for a reply while a peer floods it: the library
+ * queues what arrives up to IPCHUB_CLIENT_IN_MAX, then stops reading, so
+ * the broker parks the flooder instead of anyone's memory growing. The
+ * request gives up at its deadline; afterwards everything arrives, in
+ * order. */
+#define FLOOD_MSGS 1600 /* 100 MiB of 64 KiB messages */
+
+struct flooder {
+	const char *path;
+	volatile uint64_t sent;
+	int rc;
+};
+
+static void *flooder_main(void *arg)
+{
+	struct flooder *f = arg;
+	struct ipchub_opts o = {.socket = f->path};
+	ipchub *h = NULL;
+	f->rc = ipchub_connect(&o, &h);
+	if (f->rc)
+		return NULL;
+	ipchub_pack pk;
+	ipchub_pack_init(&pk);
+	for (uint64_t i = 0; i < FLOOD_MSGS; i++) {
+		body_seq(&pk, i, NR_MSG_SIZE - 16);
+		f->rc = ipchub_send(h, "a", pk.buf.data, pk.buf.size, NULL);
+		if (f->rc)
+			break;
+		f->sent = i + 1;
+	}
+	if (!f->rc)
+		f->rc = ipchub_flush(h, 30000);
+	ipchub_pack_destroy(&pk);
+	ipchub_close(h);
+	return NULL;
+}
+
+static void test_client_inbound_cap(void **state)
+{
+	struct hub hub;
+	hub_start(&hub, NULL);
+	ipchub *a = hub_client(&hub, "a");
+	ipchub *s = hub_client(&hub, "silent");
+	struct flooder f = {.path = hub.path};
+	pthread_t t;
+	pthread_create(&t, NULL, flooder_main, &f);
+	ipchub_msg *r = NULL;
+	int64_t t0 = now_ms();
+	int rc = ipchub_request(a, "silent", NULL, 0, 1500, &r);
+	int64_t dt = now_ms() - t0;
+	ipchub_msg_free(r);
+	uint64_t last = (uint64_t)-1;
+	while (f.sent != last) {
+		last = f.sent;
+		usleep(200 * 1000);
+	}
+	uint64_t held = f.sent;
+	print_message("request while flooded: %s after %lld ms; flooder held at %llu x 64 KiB "
+		      "(%llu MiB of %d)\n",
+		      ipchub_code_name(rc), (long long)dt, (unsigned long long)held,
+		      (unsigned long long)(held / 16), FLOOD_MSGS / 16);
+	assert_int_equal(rc, IPCHUB_E_TIMEOUT);
+	/* The client's 64 MiB, the broker's 4 MiB mark and the flooder's own
+	 * 8 MiB, plus socket buffers: well short of 100 MiB. */
+	assert_true(held * NR_MSG_SIZE < IPCHUB_CLIENT_IN_MAX + IPCHUB_QUEUE_HWM_DEFAULT +
+						 IPCHUB_CLIENT_OUT_HWM + 4 * 1024 * 1024);
+	assert_true(held < FLOOD_MSGS);
+	for (uint64_t i = 0; i < FLOOD_MSGS; i++) {
+		ipchub_msg *m = NULL;
+		assert_int_equal(ipchub_recv(a, 10000, &m), IPCHUB_OK);
+		assert_int_equal(ipchub_msg_kind(m), IPCHUB_KIND_SEND);
+		msgpack_unpacked u;
+		msgpack_unpacked_init(&u);
+		assert_int_equal(ipchub_msg_unpack(m, &u), IPCHUB_OK);
+		assert_int_equal(u.data.via.array.ptr[0].via.u64, i);
+		msgpack_unpacked_destroy(&u);
+		ipchub_msg_free(m);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(f.rc, IPCHUB_OK);
+	ipchub_close(s);
+	ipchub_close(a);
+	assert_int_equal(hub_stop(&hub), 0);
+}
+
 /* ---- many connections and fd exhaustion ---------------------------------- */
 
 #define MANY_CONNS 10000
@@ -1161,6 +1246,7 @@ int main(void)
 		cmocka_unit_test(test_split_every_offset),
 		cmocka_unit_test(test_hostile_sizes),
 		cmocka_unit_test(test_never_reading_consumer),
+		cmocka_unit_test(test_client_inbound_cap),
 		cmocka_unit_test(test_10k_connections),
 		cmocka_unit_test(test_emfile_at_accept),
 		cmocka_unit_test(test_reconnect_storm),
