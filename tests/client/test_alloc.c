@@ -211,7 +211,8 @@ static size_t put_frame(uint8_t *out, size_t cap, const struct frame_hdr *h,
 {
 	size_t n = frame_encode(h, blen, out, cap);
 	assert_true(n + blen <= cap);
-	memcpy(out + n, body, blen);
+	if (blen)
+		memcpy(out + n, body, blen);
 	return n + blen;
 }
 
