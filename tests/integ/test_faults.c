@@ -280,8 +280,8 @@ static void test_handshake_timeout(void **state)
 	int fd0 = hub_fd_count(&hub);
 
 	/* A length header, then silence. */
+	int64_t t0 = now_ms(); /* before connect: the deadline starts at accept */
 	int fd = raw_connect(&hub);
-	int64_t t0 = now_ms();
 	static const uint8_t pre[] = {0, 0, 0, 20};
 	raw_write_all(fd, pre, sizeof(pre));
 	assert_true(raw_wait_eof(fd, 5000));
