@@ -44,6 +44,11 @@ const struct conf_opt conf_opts[] = {
 	    CONF_RESTART, "MS",
 	    "close connections that have not finished the handshake (HELLO; "
 	    "with --require-auth, AUTH) in time"),
+	ROW("frame-timeout", CONF_T_U32, frame_timeout_ms,
+	    CONF_FRAME_TIMEOUT_MIN_MS, CONF_FRAME_TIMEOUT_MAX_MS, CONF_LIVE,
+	    "MS", "close a connection whose partial frame is not completed in "
+	    "time (idle time between frames and time parked by backpressure "
+	    "do not count)"),
 	ROW("max-handshakes", CONF_T_U32, max_handshakes,
 	    IPCHUB_MAX_HANDSHAKES_MIN, CONF_MAX_CONNS_MAX, CONF_RESTART, "N",
 	    "connections allowed in the handshake at once; beyond, the oldest "
@@ -78,6 +83,7 @@ void conf_defaults(struct broker_conf *c)
 	c->log_target = LOG_TARGET_AUTO;
 	c->listen_fd = -1;
 	c->max_handshakes = IPCHUB_MAX_HANDSHAKES_DEFAULT;
+	c->frame_timeout_ms = IPCHUB_FRAME_TIMEOUT_MS_DEFAULT;
 }
 
 /* Field accessors: the table's offsets are only dereferenced here. */

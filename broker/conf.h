@@ -41,6 +41,10 @@
  * than a minute lets idle half-open connections pin fds. */
 #define CONF_HANDSHAKE_TIMEOUT_MIN_MS 100u
 #define CONF_HANDSHAKE_TIMEOUT_MAX_MS 60000u
+/* Partial-frame timeout bounds: the same reasoning, but a frame may be up
+ * to 256 MiB, so allow up to ten minutes. */
+#define CONF_FRAME_TIMEOUT_MIN_MS 100u
+#define CONF_FRAME_TIMEOUT_MAX_MS 600000u
 /* A closing connection (after a fatal error or BYE) gets this long to take
  * what is queued to it before its socket is closed anyway. */
 #define CONF_CLOSE_FLUSH_MS 2000u
@@ -77,6 +81,7 @@ struct broker_conf {
 	uint32_t max_pending;      /* 1..IPCHUB_MAX_PENDING_MAX */
 	uint32_t max_conns;        /* CONF_MAX_CONNS_MIN..MAX */
 	uint32_t handshake_timeout_ms;
+	uint32_t frame_timeout_ms; /* partial frame after the handshake */
 	int log_level;             /* enum log_level */
 	/* Authentication (auth.h, policy.h). */
 	const char *policy_path;   /* NULL = no policy */

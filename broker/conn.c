@@ -405,9 +405,32 @@ static bool conn_handle_frame(struct conn *c, uint32_t len)
 	return c->state <= CONN_READY;
 }
 
+/* Start or stop the partial-frame timer (see conn.h) after the frame
+ * loop: runs while READY, reading, and the head frame is incomplete. */
+static void conn_update_partial(struct conn *c, bool partial)
+{
+	bool want = partial && c->state == CONN_READY && c->reading;
+
+	if (want && !c->partial_timed) {
+		struct timeval tv = {
+			.tv_sec = c->b->conf.frame_timeout_ms / 1000,
+			.tv_usec = (suseconds_t)(c->b->conf.frame_timeout_ms % 1000) *
+				   1000,
+		};
+
+		evtimer_add(c->timer_ev, &tv);
+		c->partial_timed = true;
+	} else if (!want && c->partial_timed) {
+		if (c->state == CONN_READY)
+			evtimer_del(c->timer_ev);
+		c->partial_timed = false;
+	}
+}
+
 static void conn_process(struct conn *c)
 {
 	struct broker *b = c->b;
+	bool partial = false;
 
 	while (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY) {
 		uint8_t pfx[IPCHUB_LEN_PREFIX];
@@ -424,8 +447,10 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		avail = evbuffer_get_length(c->in);
-		if (avail < IPCHUB_LEN_PREFIX)
+		if (avail < IPCHUB_LEN_PREFIX) {
+			partial = avail > 0;
 			break;
+		}
 		evbuffer_copyout(c->in, pfx, sizeof(pfx));
 		len = frame_get_len(pfx);
 		max = c->state == CONN_READY && !auth_in_handshake(&c->auth)
@@ -439,12 +464,17 @@ static void conn_process(struct conn *c)
 				  (unsigned long)max);
 			break;
 		}
-		if (avail - IPCHUB_LEN_PREFIX < len)
+		if (avail - IPCHUB_LEN_PREFIX < len) {
+			partial = true;
 			break;
+		}
+		/* A complete frame: the next one gets its own deadline. */
+		conn_update_partial(c, false);
 		if (!conn_handle_frame(c, len))
 			break;
 	}
 	conn_update_read(c);
+	conn_update_partial(c, partial);
 }
 
 static void read_cb(evutil_socket_t fd, short what, void *arg)
@@ -502,6 +532,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 			 conn_desc(c, d, sizeof(d)),
 			 c->b->conf.handshake_timeout_ms);
 		conn_kill(c, "handshake timeout");
+	} else if (c->state == CONN_READY && c->partial_timed) {
+		c->partial_timed = false;
+		conn_fail(c, WIRE_E_PROTOCOL, 0, 0,
+			  "frame not completed within %u ms",
+			  c->b->conf.frame_timeout_ms);
 	} else if (c->state == CONN_CLOSING) {
 		log_debug(&c->b->log, "%s: %zu bytes not taken before close",
 			  conn_desc(c, d, sizeof(d)),

@@ -29,6 +29,12 @@
  * queue_hwm / IPCHUB_QUEUE_LWM_DIV, or R dies, every sender parked on it
  * is resumed through its resume event (deferred, never recursively).
  *
+ * Partial frames: after the handshake, while the broker is reading a
+ * connection whose next frame is incomplete, timer_ev runs for
+ * conf.frame_timeout_ms; a frame that completes cancels it, the next
+ * partial one starts it again, and parking stops it (the broker is not
+ * reading then). On expiry the connection fails with PROTOCOL.
+ *
  * Writes: output is written when the broker's flush pass runs (after the
  * current batch of callbacks, before the loop sleeps) or when EV_WRITE
  * fires; EV_WRITE is enabled only while output remains.
@@ -94,6 +100,7 @@ struct conn {
 	bool self_blocked;                /* own output over hwm */
 	bool head_checked;                /* head frame's body validated */
 	uint64_t head_parked_ms;          /* when the head frame was parked */
+	bool partial_timed;               /* timer_ev runs for a partial head frame */
 
 	bool in_flush;
 	TAILQ_ENTRY(conn) flush_link;     /* broker flush list */

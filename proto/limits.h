@@ -104,6 +104,16 @@
  * this is not a key file. */
 #define IPCHUB_KEY_FILE_MAX 4096u
 
+/* A frame whose first bytes have arrived after the handshake must be
+ * complete within this time (measured from when it became the next frame
+ * to read, and only while the broker is reading the connection: time
+ * parked on backpressure does not count). Without it a peer could pin a
+ * connection, and up to a frame's worth of buffer, by sending a length
+ * header and then nothing, or by dribbling bytes. A local writer
+ * finishes a 16 MiB frame in milliseconds; 30 s also covers a client
+ * paused in a debugger for a moment. */
+#define IPCHUB_FRAME_TIMEOUT_MS_DEFAULT 30000u
+
 /* Request deadlines: 0 means none; larger values are clamped to this. */
 #define IPCHUB_MAX_TIMEOUT_MS (24u * 3600u * 1000u)
 

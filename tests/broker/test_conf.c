@@ -26,6 +26,7 @@ static void test_defaults_valid(void **state)
 	assert_int_equal(c.max_conns, IPCHUB_MAX_CONNS_DEFAULT);
 	assert_int_equal(c.handshake_timeout_ms,
 			 IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(c.frame_timeout_ms, IPCHUB_FRAME_TIMEOUT_MS_DEFAULT);
 	assert_int_equal(c.socket_mode, 0600);
 	assert_null(c.socket_path);
 }
@@ -55,6 +56,17 @@ static void test_ranges(void **state)
 	assert_int_equal(conf_validate(&c, err, sizeof(err)), -EINVAL);
 	conf_defaults(&c);
 	c.max_conns = 0;
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	conf_defaults(&c);
+	c.handshake_timeout_ms = CONF_HANDSHAKE_TIMEOUT_MIN_MS - 1;
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--handshake-timeout"));
+	conf_defaults(&c);
+	c.frame_timeout_ms = CONF_FRAME_TIMEOUT_MIN_MS - 1;
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--frame-timeout"));
+	conf_defaults(&c);
+	c.frame_timeout_ms = CONF_FRAME_TIMEOUT_MAX_MS + 1;
 	assert_int_equal(conf_validate(&c, err, sizeof(err)), -EINVAL);
 	conf_defaults(&c);
 	c.socket_mode = 01000;

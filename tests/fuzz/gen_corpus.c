@@ -2,9 +2,13 @@
  * gen_corpus.c - write the seed corpus for fuzz_frame: one valid frame
  * (length prefix included) per kind and direction with all its keys, the
  * same with only the required keys, frames with bodies of several shapes,
- * and one stream of several frames back to back.
+ * and one stream of several frames back to back. With a second argument,
+ * the seeds of the other targets instead: "mpr" (msgpack values, valid and
+ * not), "broker" (client frame streams sent after the handshake) and
+ * "handshake" (the first bytes of a connection).
  *
- * Usage: fuzz_gen_corpus DIR   (the committed seeds are in corpus/frame)
+ * Usage: fuzz_gen_corpus DIR [frame|mpr|broker|handshake]
+ *        (the committed seeds are in corpus/<target>)
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -44,14 +48,256 @@ static size_t build(uint8_t *out, size_t cap, const struct frame_hdr *h,
 	return n + blen;
 }
 
+/* ---- seeds of fuzz_mpr ---------------------------------------------- */
+
+static int gen_mpr(const char *dir)
+{
+	static const struct {
+		const char *name;
+		const char *bytes;
+		size_t len;
+	} seeds[] = {
+#define S(n, b) { n, b, sizeof(b) - 1 }
+		S("nil", "\xc0"),
+		S("bools", "\x92\xc2\xc3"),
+		S("ints", "\x9a\x01\xff\xcc\x80\xcd\x01\x00\xce\x00\x01\x00\x00"
+			  "\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xd0\x80\xd1\x80\x00"
+			  "\xd2\x80\x00\x00\x00\xd3\x80\x00\x00\x00\x00\x00\x00\x00\xe0"),
+		S("floats", "\x92\xca\x3f\x80\x00\x00\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18"),
+		S("strs", "\x93\xa1x\xd9\x03" "abc\xda\x00\x02hi"),
+		S("str32", "\xdb\x00\x00\x00\x01z"),
+		S("bins", "\x93\xc4\x01\x00\xc5\x00\x01\x00\xc6\x00\x00\x00\x01\x00"),
+		S("exts", "\x97\xd4\x01\x00\xd5\x01\x00\x00\xd6\xff\x00\x00\x00\x01"
+			  "\xd7\x01\x00\x00\x00\x00\x00\x00\x00\x00"
+			  "\xd8\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+			  "\xc7\x01\x05\x00\xc8\x00\x00\x05"),
+		S("maps", "\x82\xa1k\x80\xde\x00\x01\x01\xdf\x00\x00\x00\x01\x02\xdc\x00\x00"),
+		S("array32", "\xdd\x00\x00\x00\x02\x01\x02"),
+		S("c1", "\xc1"),
+		S("c1-inside", "\x92\x01\xc1"),
+		S("trailing", "\x01\x02"),
+		S("short-str", "\xa5" "ab"),
+		S("count-beyond", "\xdd\xff\xff\xff\xff\x01"),
+		S("map-count-beyond", "\xdf\x7f\xff\xff\xff\x01\x02"),
+#undef S
+	};
+	uint8_t deep[64];
+	int rc = 0;
+
+	for (size_t k = 0; k < sizeof(seeds) / sizeof(seeds[0]); k++)
+		rc |= write_file(dir, seeds[k].name, (const uint8_t *)seeds[k].bytes,
+				 seeds[k].len);
+	/* Nesting exactly at the limit, and one level beyond. */
+	memset(deep, 0x91, sizeof(deep));
+	deep[IPCHUB_MAX_BODY_DEPTH] = 0xc0;
+	rc |= write_file(dir, "depth-max", deep, IPCHUB_MAX_BODY_DEPTH + 1);
+	deep[IPCHUB_MAX_BODY_DEPTH] = 0x91;
+	deep[IPCHUB_MAX_BODY_DEPTH + 1] = 0xc0;
+	rc |= write_file(dir, "depth-max-plus-1", deep, IPCHUB_MAX_BODY_DEPTH + 2);
+	return rc;
+}
+
+/* ---- seeds of fuzz_broker and fuzz_handshake ----------------------------- */
+
+struct seed {
+	uint8_t buf[1 << 14];
+	size_t len;
+};
+
+static void put(struct seed *s, const struct frame_hdr *h, const void *body,
+		size_t blen)
+{
+	s->len += build(s->buf + s->len, sizeof(s->buf) - s->len, h, body, blen);
+}
+
+static void put_id_name(struct seed *s, enum wire_kind kind, uint64_t id,
+			enum wire_key key, const char *name)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, kind);
+	h.id = id;
+	h.has |= FH(WK_ID);
+	if (name)
+		frame_set_str(&h, key, name, strlen(name));
+	put(s, &h, NULL, 0);
+}
+
+static void put_hello(struct seed *s, uint32_t lo, uint32_t hi, const char *agent)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, WIRE_HELLO);
+	h.ver = hi;
+	h.ver_min = lo;
+	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
+	if (agent)
+		frame_set_str(&h, WK_AGENT, agent, strlen(agent));
+	put(s, &h, NULL, 0);
+}
+
+static int gen_broker(const char *dir)
+{
+	static const uint8_t body[] = { 0x82, 0xa1, 'k', 0x01, 0xa1, 'v', 0x91, 0xc0 };
+	static const uint8_t bad_body[] = { 0x92, 0x01 };
+	struct seed s;
+	struct frame_hdr h;
+	int rc = 0;
+
+	s.len = 0;
+	put_id_name(&s, WIRE_SEND, 2, WK_TO, "svc.echo"); /* no body */
+	frame_init(&h, WIRE_SEND);
+	h.id = 3;
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, "svc.echo", 8);
+	put(&s, &h, body, sizeof(body));
+	h.flags = WF_NOWAIT;
+	h.has |= FH(WK_FLAGS);
+	put(&s, &h, body, sizeof(body));
+	rc |= write_file(dir, "send", s.buf, s.len);
+
+	s.len = 0;
+	frame_init(&h, WIRE_REQUEST);
+	h.id = 4;
+	h.timeout = 1000;
+	h.has |= FH(WK_ID) | FH(WK_TIMEOUT);
+	frame_set_str(&h, WK_TO, "svc.echo", 8);
+	put(&s, &h, body, sizeof(body));
+	put_id_name(&s, WIRE_CANCEL, 4, WK_TO, NULL);
+	put_id_name(&s, WIRE_REQUEST, 5, WK_TO, "svc.echo");
+	put_id_name(&s, WIRE_REQUEST, 5, WK_TO, "svc.echo"); /* duplicate id */
+	rc |= write_file(dir, "request-cancel-dup", s.buf, s.len);
+
+	s.len = 0;
+	put_id_name(&s, WIRE_REQUEST, 6, WK_TO, WIRE_SVC_PEERS);
+	frame_init(&h, WIRE_REQUEST);
+	h.id = 7;
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, WIRE_SVC_PING, strlen(WIRE_SVC_PING));
+	put(&s, &h, body, sizeof(body));
+	put_id_name(&s, WIRE_REQUEST, 8, WK_TO, WIRE_SVC_STATS);
+	put_id_name(&s, WIRE_REQUEST, 9, WK_TO, "ipchub.nope");
+	put_id_name(&s, WIRE_PING, 10, WK_TO, NULL);
+	rc |= write_file(dir, "services", s.buf, s.len);
+
+	s.len = 0;
+	put_id_name(&s, WIRE_REGISTER, 11, WK_NAME, "n1");
+	put_id_name(&s, WIRE_REGISTER, 12, WK_NAME, "n2");
+	put_id_name(&s, WIRE_REGISTER, 13, WK_NAME, "n3");
+	put_id_name(&s, WIRE_REGISTER, 14, WK_NAME, "n4");
+	put_id_name(&s, WIRE_REGISTER, 15, WK_NAME, "svc.echo");
+	put_id_name(&s, WIRE_REGISTER, 16, WK_NAME, "ipchub.x");
+	put_id_name(&s, WIRE_REGISTER, 17, WK_NAME, "bad..name");
+	put_id_name(&s, WIRE_UNREGISTER, 18, WK_NAME, "client-1");
+	put_id_name(&s, WIRE_UNREGISTER, 19, WK_NAME, "nope");
+	put_id_name(&s, WIRE_SEND, 20, WK_TO, "client-1");
+	rc |= write_file(dir, "names", s.buf, s.len);
+
+	s.len = 0;
+	frame_init(&h, WIRE_REPLY);
+	h.id = 1;
+	h.to_id = 1;
+	h.code = WIRE_E_REMOTE_ERROR;
+	h.has |= FH(WK_ID) | FH(WK_TO_ID) | FH(WK_CODE);
+	frame_set_str(&h, WK_MSG, "no", 2);
+	put(&s, &h, body, sizeof(body));
+	frame_init(&h, WIRE_SEND);
+	h.id = 21;
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, "svc.echo", 8);
+	put(&s, &h, bad_body, sizeof(bad_body));
+	frame_init(&h, WIRE_BYE);
+	put(&s, &h, NULL, 0);
+	rc |= write_file(dir, "reply-badbody-bye", s.buf, s.len);
+
+	s.len = 0;
+	put_hello(&s, 1, 1, NULL);
+	rc |= write_file(dir, "second-hello", s.buf, s.len);
+
+	/* A large body, to reach the evbuffer move path and the mark. */
+	{
+		static uint8_t big[1 << 13];
+
+		big[0] = 0xc5;
+		big[1] = (uint8_t)((sizeof(big) - 3) >> 8);
+		big[2] = (uint8_t)(sizeof(big) - 3);
+		s.len = 0;
+		frame_init(&h, WIRE_SEND);
+		h.id = 22;
+		h.has |= FH(WK_ID);
+		frame_set_str(&h, WK_TO, "svc.echo", 8);
+		put(&s, &h, big, sizeof(big));
+		rc |= write_file(dir, "send-8k", s.buf, s.len);
+	}
+	return rc;
+}
+
+static int gen_handshake(const char *dir)
+{
+	struct seed s;
+	struct frame_hdr h;
+	int rc = 0;
+
+	s.len = 0;
+	put_hello(&s, 1, 1, NULL);
+	rc |= write_file(dir, "hello", s.buf, s.len);
+	s.len = 0;
+	put_hello(&s, 1, 7, "fuzz/1.0 pid=1");
+	put_id_name(&s, WIRE_PING, 1, WK_TO, NULL);
+	put_id_name(&s, WIRE_REGISTER, 2, WK_NAME, "x");
+	put_id_name(&s, WIRE_SEND, 3, WK_TO, "x");
+	rc |= write_file(dir, "hello-agent-then-frames", s.buf, s.len);
+	s.len = 0;
+	put_hello(&s, 2, 9, NULL);
+	rc |= write_file(dir, "hello-no-common-version", s.buf, s.len);
+	s.len = 0;
+	put_id_name(&s, WIRE_PING, 1, WK_TO, NULL);
+	rc |= write_file(dir, "ping-before-hello", s.buf, s.len);
+	s.len = 0;
+	frame_init(&h, WIRE_AUTH);
+	memset(h.pk, 1, sizeof(h.pk));
+	memset(h.nonce, 2, sizeof(h.nonce));
+	memset(h.sig, 3, sizeof(h.sig));
+	h.has |= FH(WK_PK) | FH(WK_NONCE) | FH(WK_SIG);
+	put(&s, &h, NULL, 0);
+	rc |= write_file(dir, "auth-before-hello", s.buf, s.len);
+	s.len = 0;
+	put_hello(&s, 1, 1, NULL);
+	put(&s, &h, NULL, 0);
+	rc |= write_file(dir, "hello-then-auth", s.buf, s.len);
+	s.len = 0;
+	put_hello(&s, 1, 1, NULL);
+	put_hello(&s, 1, 1, NULL);
+	rc |= write_file(dir, "hello-twice", s.buf, s.len);
+	{
+		/* Just over the pre-handshake frame limit. */
+		uint8_t pre[4];
+
+		frame_put_len(pre, IPCHUB_MAX_PREAUTH_FRAME + 1);
+		rc |= write_file(dir, "preauth-too-large", pre, sizeof(pre));
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t out[1 << 16], stream[1 << 16];
 	size_t slen = 0;
 	int rc = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s DIR [frame|mpr|broker|handshake]\n",
+			argv[0]);
+		return 2;
+	}
+	if (argc == 3 && strcmp(argv[2], "mpr") == 0)
+		return gen_mpr(argv[1]) ? 1 : 0;
+	if (argc == 3 && strcmp(argv[2], "broker") == 0)
+		return gen_broker(argv[1]) ? 1 : 0;
+	if (argc == 3 && strcmp(argv[2], "handshake") == 0)
+		return gen_handshake(argv[1]) ? 1 : 0;
+	if (argc == 3 && strcmp(argv[2], "frame") != 0) {
+		fprintf(stderr, "%s: unknown target %s\n", argv[0], argv[2]);
 		return 2;
 	}
 	for (size_t s = 0; s < N_SAMPLE_KINDS; s++) {

@@ -4,7 +4,10 @@
  * Model: each test starts its own broker on a socket in a fresh temporary
  * directory (so tests can run in parallel under ctest -j) and stops it with
  * SIGTERM at the end. The broker binary's path comes from the build
- * (IPCHUBD_PATH). Raw-socket helpers let tests speak bytes directly, to
+ * (IPCHUBD_PATH). With IPCHUB_TEST_VALGRIND=1 in the environment every
+ * broker runs under valgrind memcheck and exits 99 on a leak or memory
+ * error, which hub_stop() returns. A broker dies with its test process
+ * (PR_SET_PDEATHSIG). Raw-socket helpers let tests speak bytes directly, to
  * send what no well-behaved client would.
  */
 #ifndef IPCHUB_TEST_HARNESS_H
@@ -28,6 +31,17 @@ void hub_start(struct hub *hub, const char *const *extra_args);
 /* SIGTERM, wait for exit, remove the directory. Returns the exit status. */
 int hub_stop(struct hub *hub);
 
+/* hub_start() with the broker's RLIMIT_NOFILE (soft and hard) set to
+ * nofile in the child before exec. */
+void hub_start_nofile(struct hub *hub, const char *const *extra_args, long nofile);
+/* Stop the broker with sig (SIGKILL: a crash) and reap it, keeping the
+ * directory and socket path for hub_restart(). Returns the wait status. */
+int hub_kill(struct hub *hub, int sig);
+/* Start a broker again on the same path after hub_kill(). */
+void hub_restart(struct hub *hub, const char *const *extra_args);
+/* CPU time (user + system) the broker has used, in clock ticks. */
+long hub_cpu_ticks(const struct hub *hub);
+
 /* Connect a client to the hub (asserts success); optionally register. */
 ipchub *hub_client(const struct hub *hub, const char *name);
 
@@ -50,6 +64,27 @@ void raw_write_all(int fd, const void *buf, size_t len);
 /* Pack a small map body {"k": v} / {"seq": n} into p (reset first). */
 void body_kv(ipchub_pack *p, const char *k, const char *v);
 void body_seq(ipchub_pack *p, uint64_t seq, size_t pad);
+
+/* Extra RSS a broker built with AddressSanitizer may hold beyond what
+ * the same broker holds without it: freed memory waits in ASan's
+ * quarantine (the CI's ASan run caps it with quarantine_size_mb=16) and
+ * every block carries redzones. Bounds on broker memory add this, so
+ * they stay exact in the ordinary build and meaningful under ASan. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HUB_RSS_SANITIZER_SLACK_KIB (48L * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HUB_RSS_SANITIZER_SLACK_KIB (48L * 1024)
+#endif
+#endif
+#ifndef HUB_RSS_SANITIZER_SLACK_KIB
+#define HUB_RSS_SANITIZER_SLACK_KIB 0L
+#endif
+
+/* The slack above plus, when the broker runs under valgrind
+ * (IPCHUB_TEST_VALGRIND=1), valgrind's own memory, which /proc counts
+ * as the broker's. */
+long hub_rss_slack_kib(void);
 
 /* Monotonic milliseconds. */
 int64_t now_ms(void);

@@ -292,7 +292,16 @@ static void test_names(void **state)
 	if (pid == 0) {
 		struct ipchub_opts o = {.socket = hub.path};
 		ipchub *k = NULL;
-		if (ipchub_connect(&o, &k) || ipchub_register(k, "svc.killed", 5000))
+		if (ipchub_connect(&o, &k))
+			_exit(1);
+		/* The parent may hold the name for a moment (it probes by
+		 * registering and giving it back): retry while taken. */
+		int64_t until = now_ms() + 5000;
+		int r;
+		while ((r = ipchub_register(k, "svc.killed", 5000)) == IPCHUB_E_NAME_TAKEN &&
+		       now_ms() < until)
+			usleep(1000);
+		if (r != IPCHUB_OK)
 			_exit(1);
 		pause();
 		_exit(0);
@@ -512,7 +521,7 @@ static void test_backpressure_bounded(void **state)
 	/* 64 MiB went through; the broker held a small, bounded part of it:
 	 * the mark, socket-read chunks, and allocator slack. */
 	print_message("broker RSS: start %ld KiB, max %ld KiB\n", rss0, rss_max);
-	assert_true(rss_max - rss0 < 16 * 1024);
+	assert_true(rss_max - rss0 < 16 * 1024 + hub_rss_slack_kib());
 	ipchub_msg *m = NULL;
 	assert_int_equal(ipchub_recv(p, 100, &m), IPCHUB_E_TIMEOUT);
 	ipchub_pack_destroy(&pk);
