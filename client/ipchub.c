@@ -70,6 +70,9 @@ struct ipchub {
 	struct wait w;
 	ipchub_msg *qhead, *qtail; /* messages for ipchub_recv() */
 	size_t qbytes;
+	/* After a write found the socket full: maybe_flush() does not write
+	 * again before the queue reaches this length (0: no such limit). */
+	size_t retry_at;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
 };
 
@@ -158,12 +161,15 @@ static int do_write(ipchub *h)
 		n = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			sess_out_consume(&h->s, (size_t)n);
+			h->retry_at = 0;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			h->retry_at = len + IPCHUB_CLIENT_FLUSH_AT;
 			return 0;
+		}
 		return io_fail(h, n < 0 ? errno : EPIPE);
 	}
 }
@@ -401,10 +407,16 @@ static int wait_room(ipchub *h)
 }
 
 /* After queueing a frame: write without blocking once enough is queued.
+ * Once a write found the socket full, wait for another
+ * IPCHUB_CLIENT_FLUSH_AT bytes (or for a wait that polls for
+ * writability) before trying again: while the broker is behind, writing
+ * on every call is one failing syscall per message.
  * Returns 0 or the fatal code if the connection failed meanwhile. */
 static int maybe_flush(ipchub *h)
 {
-	if (sess_out_len(&h->s) <= IPCHUB_CLIENT_FLUSH_AT)
+	size_t len = sess_out_len(&h->s);
+
+	if (len <= IPCHUB_CLIENT_FLUSH_AT || len < h->retry_at)
 		return 0;
 	return do_write(h);
 }
