@@ -55,7 +55,7 @@ static void mpr_settle(struct mpr *r)
 	}
 }
 
-int mpr_byte(struct mpr *r, uint8_t *out)
+int mpr_byte_slow(struct mpr *r, uint8_t *out)
 {
 	if (r->left < 1)
 		return MPR_E_SHORT;

@@ -52,7 +52,18 @@ void mpr_init_buf(struct mpr *r, struct iovec *iov_store, const void *buf,
 
 static inline uint64_t mpr_left(const struct mpr *r) { return r->left; }
 
-int mpr_byte(struct mpr *r, uint8_t *out);
+int mpr_byte_slow(struct mpr *r, uint8_t *out);
+
+/* One byte; inline for the common case of a byte left in this segment. */
+static inline int mpr_byte(struct mpr *r, uint8_t *out)
+{
+	if (r->left > 0 && r->off < r->seg[r->i].iov_len) {
+		*out = ((const uint8_t *)r->seg[r->i].iov_base)[r->off++];
+		r->left--;
+		return MPR_OK;
+	}
+	return mpr_byte_slow(r, out);
+}
 int mpr_copy(struct mpr *r, void *dst, size_t n);
 int mpr_skip(struct mpr *r, uint64_t n);
 
