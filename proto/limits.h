@@ -90,6 +90,11 @@
  * giving others a turn (fairness between producers). */
 #define IPCHUB_READ_CHUNK (256u * 1024u)
 
+/* Broker: a forwarded body up to this size is copied into the receiver's
+ * queue together with its header, in one append; a larger one moves
+ * libevent chains (no copy when whole chains move). Bounds a stack buffer. */
+#define IPCHUB_FWD_COPY_MAX (4u * 1024u)
+
 /* Client library: default outbound bytes buffered before an automatic
  * flush, and the high-water mark above which a send blocks (blocking API)
  * or reports IPCHUB_E_WOULD_BLOCK (event API). */
