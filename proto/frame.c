@@ -496,6 +496,16 @@ int frame_body_check(struct mpr *r, const char **why)
 	return WIRE_E_BAD_BODY;
 }
 
+/* Set bits of a key mask; open-coded, since without -mpopcnt
+ * __builtin_popcount is a libgcc call. */
+static uint32_t frame_popcount(uint32_t x)
+{
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+}
+
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 {
 	struct mpw w;
@@ -504,7 +514,7 @@ size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 	assert(h->has & FH(WK_KIND));
 	assert((h->has >> WK_KEY_MAX_) == 0);
 	mpw_init(&w, out, cap);
-	mpw_map(&w, (uint32_t)__builtin_popcount(h->has));
+	mpw_map(&w, frame_popcount(h->has));
 	/* Ascending key order: lowest set bit first. */
 	for (; left; left &= left - 1) {
 		unsigned k = (unsigned)__builtin_ctz(left);
