@@ -321,16 +321,26 @@ void conn_flush(struct conn *c)
 
 /* Decode and dispatch the complete frame of len bytes at the head of the
  * input. Returns true if the loop may continue with the next frame. */
-static bool conn_handle_frame(struct conn *c, uint32_t len)
+static bool conn_handle_frame(struct conn *c, uint32_t len,
+			      const struct iovec *first)
 {
 	struct broker *b = c->b;
 	struct evbuffer_ptr pos;
 	struct conn_frame f;
+	struct iovec one;
 	struct mpr r;
 	const char *why = NULL;
 	bool has_body = false;
 	int n, rc;
 
+	if (first->iov_len >= IPCHUB_LEN_PREFIX + (size_t)len) {
+		/* The whole frame is in the first chain (the usual case):
+		 * no need to locate it chain by chain. */
+		mpr_init_buf(&r, &one,
+			     (const uint8_t *)first->iov_base + IPCHUB_LEN_PREFIX,
+			     len);
+		goto decode;
+	}
 	evbuffer_ptr_set(c->in, &pos, IPCHUB_LEN_PREFIX, EVBUFFER_PTR_SET);
 	n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
 	if (n > b->iov_cap) {
@@ -341,6 +351,7 @@ static bool conn_handle_frame(struct conn *c, uint32_t len)
 		n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
 	}
 	mpr_init(&r, b->iov, (size_t)n, len);
+decode:
 	rc = frame_decode(&r, FRAME_C2B, &f.h, &has_body, &why);
 	if (rc != WIRE_E_OK) {
 		conn_fail(c, rc, 0, 0, "malformed frame: %s",
@@ -390,6 +401,7 @@ static void conn_process(struct conn *c)
 
 	while (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY) {
 		uint8_t pfx[IPCHUB_LEN_PREFIX];
+		struct iovec first = { NULL, 0 };
 		size_t avail;
 		uint32_t len, max;
 		int rc;
@@ -405,7 +417,12 @@ static void conn_process(struct conn *c)
 		avail = evbuffer_get_length(c->in);
 		if (avail < IPCHUB_LEN_PREFIX)
 			break;
-		evbuffer_copyout(c->in, pfx, sizeof(pfx));
+		/* The prefix straight from the first chain when it holds it. */
+		if (evbuffer_peek(c->in, -1, NULL, &first, 1) >= 1 &&
+		    first.iov_len >= IPCHUB_LEN_PREFIX)
+			memcpy(pfx, first.iov_base, sizeof(pfx));
+		else
+			evbuffer_copyout(c->in, pfx, sizeof(pfx));
 		len = frame_get_len(pfx);
 		max = c->state == CONN_READY ? b->conf.max_frame
 					     : IPCHUB_MAX_PREAUTH_FRAME;
@@ -419,7 +436,7 @@ static void conn_process(struct conn *c)
 		}
 		if (avail - IPCHUB_LEN_PREFIX < len)
 			break;
-		if (!conn_handle_frame(c, len))
+		if (!conn_handle_frame(c, len, &first))
 			break;
 	}
 	conn_update_read(c);
