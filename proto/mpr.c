@@ -134,7 +134,7 @@ static int mpr_be(struct mpr *r, unsigned nbytes, uint64_t *out)
 	return MPR_OK;
 }
 
-int mpr_read_uint(struct mpr *r, uint64_t *out)
+int mpr_read_uint_slow(struct mpr *r, uint64_t *out)
 {
 	uint8_t t;
 	uint64_t v;
