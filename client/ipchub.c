@@ -249,11 +249,20 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 	}
 }
 
-/* Decode every complete buffered frame. Returns 0, IPCHUB_E_NOMEM (the
- * frame stays buffered), or the session's fatal code once it is dead. */
-static int dispatch(ipchub *h)
+typedef bool (*cond_fn)(const ipchub *h);
+static bool c_have_msg(const ipchub *h);
+
+/* Decode complete buffered frames until none is left or, when stop_early,
+ * until cond(h) holds: ipchub_recv() then decodes one message per call
+ * instead of all that one read brought (thousands of small ones), so each
+ * message is freed before the next is allocated and the allocator reuses
+ * it. Returns 0, IPCHUB_E_NOMEM (the frame stays buffered), or the
+ * session's fatal code once it is dead. */
+static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 {
 	for (;;) {
+		if (stop_early && cond(h))
+			return 0;
 		struct sess_event ev;
 		int rc = sess_next_event(&h->s, &ev);
 
@@ -298,8 +307,6 @@ static int dispatch(ipchub *h)
 	}
 }
 
-typedef bool (*cond_fn)(const ipchub *h);
-
 /* Run I/O until cond(h) holds (IPCHUB_OK), the deadline passes
  * (IPCHUB_E_TIMEOUT), a signal interrupts poll (IPCHUB_E_INTERRUPTED), or
  * the connection fails (its code). Always flushes while it waits. The
@@ -312,7 +319,7 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 		bool can_read;
 		int rc, n;
 
-		rc = dispatch(h);
+		rc = dispatch(h, cond, cond == c_have_msg);
 		if (cond(h))
 			return IPCHUB_OK;
 		if (rc)
