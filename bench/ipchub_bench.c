@@ -4,6 +4,7 @@
  * mode takes its socket with --socket PATH.
  *
  *   ipchub_bench thru          --socket P --size B --count N [--producers K]
+ *   ipchub_bench pairs         --socket P --size B --count N [--pairs K]
  *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
  *   ipchub_bench connect-scale --socket P --count N --pid BROKER_PID [--lib]
  *   ipchub_bench thru-consumer --socket P --size B --count N [--producers K]
@@ -42,9 +43,14 @@
 #include "ipchub.h"
 
 #define IB_MAX_PRODUCERS 64
+#define IB_MAX_PAIRS 500
 #define IB_TIMEOUT_MS 20000
 
 static const char *g_socket;
+/* Name the thru roles use (pairs: one per pair), and where a pairs
+ * consumer reports its first and last arrival (-1: print JSON). */
+static const char *g_sink = BENCH_SINK;
+static int g_result_fd = -1;
 
 static ipchub *ib_connect(void)
 {
@@ -78,7 +84,7 @@ static void thru_consumer(size_t size, uint64_t count, int producers,
 			  int ready_fd)
 {
 	ipchub *h = ib_connect();
-	ib_register(h, BENCH_SINK);
+	ib_register(h, g_sink);
 	signal_ready(ready_fd);
 	uint64_t t_first = 0, t_last = 0;
 	for (uint64_t i = 0; i < count; i++) {
@@ -102,6 +108,14 @@ static void thru_consumer(size_t size, uint64_t count, int producers,
 	/* Time only the first and last arrivals: a clock read per
 	 * message would cost more than the raw baselines do per message. */
 	t_last = bench_now_ns();
+	if (g_result_fd >= 0) {
+		uint64_t t[2] = { t_first, t_last };
+		/* 16 bytes: atomic on a pipe shared by all consumers. */
+		if (write(g_result_fd, t, sizeof(t)) != (ssize_t)sizeof(t))
+			bench_die("pairs: result pipe: %s", strerror(errno));
+		ipchub_close(h);
+		return;
+	}
 	bench_emit_thru("ipchub", producers > 1 ? "n-to-1" : "thru", size,
 			count, t_first, t_last, producers);
 	ipchub_close(h);
@@ -116,7 +130,7 @@ static void thru_producer(size_t size, uint64_t n, int hold_fd)
 		bench_die("out of memory");
 	bench_body(body, size);
 	for (uint64_t i = 0; i < n; i++) {
-		int rc = ipchub_send(h, BENCH_SINK, body, size, NULL);
+		int rc = ipchub_send(h, g_sink, body, size, NULL);
 		if (rc)
 			bench_die("producer: send %llu: %s",
 				  (unsigned long long)i, ipchub_strerror(rc));
@@ -344,6 +358,63 @@ static void consumer_main(int fd)
 	thru_consumer(g_size, g_count, g_producers, fd);
 }
 
+/* K independent producer/consumer pairs (producer k sends count/K to
+ * bench.sink.k), all at once through one broker. Reports the aggregate:
+ * all messages over the span from the first arrival at any consumer to
+ * the last arrival at any consumer. */
+static void pairs(size_t size, uint64_t count, int k)
+{
+	static char names[IB_MAX_PAIRS][32];
+	pid_t cp[IB_MAX_PAIRS], pp[IB_MAX_PAIRS];
+	uint64_t per, t_first = UINT64_MAX, t_last = 0;
+	int res[2], hold[2];
+
+	if (k < 1 || k > IB_MAX_PAIRS || count / (uint64_t)k < 2)
+		bench_die("pairs: --pairs must be 1..%d and <= count/2",
+			  IB_MAX_PAIRS);
+	per = count / (uint64_t)k;
+	if (pipe(res) < 0 || pipe(hold) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	g_size = size;
+	g_count = per;
+	g_producers = 1;
+	g_result_fd = res[1];
+	for (int i = 0; i < k; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s.%d", BENCH_SINK, i);
+		g_sink = names[i];
+		cp[i] = spawn_ready(consumer_main);
+	}
+	close(res[1]);
+	for (int i = 0; i < k; i++) {
+		g_sink = names[i];
+		pp[i] = bench_fork();
+		if (pp[i] == 0) {
+			close(hold[1]);
+			close(res[0]);
+			thru_producer(size, per, hold[0]);
+			_exit(0);
+		}
+	}
+	close(hold[0]);
+	for (int i = 0; i < k; i++) {
+		uint64_t t[2];
+
+		if (bench_read_all(res[0], t, sizeof(t)) < 0)
+			bench_die("pairs: a consumer did not report");
+		if (t[0] < t_first)
+			t_first = t[0];
+		if (t[1] > t_last)
+			t_last = t[1];
+	}
+	for (int i = 0; i < k; i++)
+		bench_wait_ok(cp[i], "consumer");
+	close(hold[1]);
+	for (int i = 0; i < k; i++)
+		bench_wait_ok(pp[i], "producer");
+	bench_emit_thru("ipchub", "pairs", size, per * (uint64_t)k, t_first,
+			t_last, k);
+}
+
 static void server_main(int fd)
 {
 	rtt_server(fd);
@@ -352,10 +423,10 @@ static void server_main(int fd)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ipchub_bench thru|rtt|connect-scale|thru-consumer|"
+		"usage: ipchub_bench thru|pairs|rtt|connect-scale|thru-consumer|"
 		"thru-producer|rtt-server|rtt-client --socket PATH\n"
 		"       [--size BYTES] [--count N] [--producers K] "
-		"[--samples FILE] [--pid BROKER_PID] [--lib]\n");
+		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K]\n");
 	exit(2);
 }
 
@@ -399,6 +470,8 @@ int main(int argc, char **argv)
 		close(hold[1]);
 		for (int k = 0; k < producers; k++)
 			bench_wait_ok(pp[k], "producer");
+	} else if (strcmp(mode, "pairs") == 0) {
+		pairs(size, count, (int)bench_opt_u64(argc, argv, "--pairs", 100));
 	} else if (strcmp(mode, "rtt") == 0) {
 		pid_t spid = spawn_ready(server_main);
 		rtt_client(size, count, samples);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -230,7 +232,9 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 void conn_forward(struct conn *sender, struct conn_frame *f,
 		  const struct frame_hdr *h, struct conn *dst)
 {
-	uint8_t buf[FRAME_ENC_MAX];
+	uint8_t buf[FRAME_ENC_MAX + IPCHUB_FWD_COPY_MAX];
+	const uint8_t *raw = NULL;
+	bool small = f->body_len <= IPCHUB_FWD_COPY_MAX;
 	size_t n;
 
 	f->consumed = true;
@@ -238,13 +242,25 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
 		return;
 	}
-	n = frame_encode(h, f->body_len, buf, sizeof(buf));
+	n = frame_encode(h, f->body_len, buf, FRAME_ENC_MAX);
 	if (monitor_active(sender->b))
 		monitor_tap(dst, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
 			    n - IPCHUB_LEN_PREFIX, sender->in,
 			    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
 	if (h->from_id) /* not a broker service's own reply */
 		stats_routed(&sender->b->st, n + f->body_len);
+	if (small)
+		raw = evbuffer_pullup(sender->in, IPCHUB_LEN_PREFIX + f->len);
+	if (raw) {
+		/* One append and one drain per small frame. */
+		memcpy(buf + n, raw + IPCHUB_LEN_PREFIX + f->hdr_len,
+		       f->body_len);
+		evbuffer_add(dst->out, buf, n + f->body_len);
+		evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
+		dst->msgs_out++;
+		broker_want_flush(sender->b, dst);
+		return;
+	}
 	evbuffer_add(dst->out, buf, n);
 	evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->hdr_len);
 	/* Moves whole chains; only a chain shared with other frames is
@@ -340,16 +356,26 @@ static void tap_in(struct conn *c, const struct conn_frame *f)
 
 /* Decode and dispatch the complete frame of len bytes at the head of the
  * input. Returns true if the loop may continue with the next frame. */
-static bool conn_handle_frame(struct conn *c, uint32_t len)
+static bool conn_handle_frame(struct conn *c, uint32_t len,
+			      const struct iovec *first)
 {
 	struct broker *b = c->b;
 	struct evbuffer_ptr pos;
 	struct conn_frame f;
+	struct iovec one;
 	struct mpr r;
 	const char *why = NULL;
 	bool has_body = false;
 	int n, rc;
 
+	if (first->iov_len >= IPCHUB_LEN_PREFIX + (size_t)len) {
+		/* The whole frame is in the first chain (the usual case):
+		 * no need to locate it chain by chain. */
+		mpr_init_buf(&r, &one,
+			     (const uint8_t *)first->iov_base + IPCHUB_LEN_PREFIX,
+			     len);
+		goto decode;
+	}
 	evbuffer_ptr_set(c->in, &pos, IPCHUB_LEN_PREFIX, EVBUFFER_PTR_SET);
 	n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
 	if (n > b->iov_cap) {
@@ -360,6 +386,7 @@ static bool conn_handle_frame(struct conn *c, uint32_t len)
 		n = evbuffer_peek(c->in, len, &pos, b->iov, b->iov_cap);
 	}
 	mpr_init(&r, b->iov, (size_t)n, len);
+decode:
 	rc = frame_decode(&r, FRAME_C2B, &f.h, &has_body, &why);
 	if (rc != WIRE_E_OK) {
 		conn_fail(c, rc, 0, 0, "malformed frame: %s",
@@ -434,6 +461,7 @@ static void conn_process(struct conn *c)
 
 	while (c->state == CONN_AWAIT_HELLO || c->state == CONN_READY) {
 		uint8_t pfx[IPCHUB_LEN_PREFIX];
+		struct iovec first = { NULL, 0 };
 		size_t avail;
 		uint32_t len, max;
 		int rc;
@@ -451,7 +479,12 @@ static void conn_process(struct conn *c)
 			partial = avail > 0;
 			break;
 		}
-		evbuffer_copyout(c->in, pfx, sizeof(pfx));
+		/* The prefix straight from the first chain when it holds it. */
+		if (evbuffer_peek(c->in, -1, NULL, &first, 1) >= 1 &&
+		    first.iov_len >= IPCHUB_LEN_PREFIX)
+			memcpy(pfx, first.iov_base, sizeof(pfx));
+		else
+			evbuffer_copyout(c->in, pfx, sizeof(pfx));
 		len = frame_get_len(pfx);
 		max = c->state == CONN_READY && !auth_in_handshake(&c->auth)
 			      ? b->conf.max_frame
@@ -470,24 +503,69 @@ static void conn_process(struct conn *c)
 		}
 		/* A complete frame: the next one gets its own deadline. */
 		conn_update_partial(c, false);
-		if (!conn_handle_frame(c, len))
+		if (!conn_handle_frame(c, len, &first))
 			break;
 	}
 	conn_update_read(c);
 	conn_update_partial(c, partial);
 }
 
+/* Read what the socket holds, up to IPCHUB_READ_CHUNK, in one readv().
+ * evbuffer_read() of libevent 2.1 reads at most 4096 bytes per call
+ * (EVBUFFER_MAX_READ), which cost one epoll_wait + ioctl + readv per
+ * 4 KiB. Like it, this sizes the reservation with FIONREAD, so an idle
+ * connection's small frame does not allocate a large chain. Returns what
+ * read() returns (-1 with errno, 0 at EOF). */
+static ssize_t conn_read(struct conn *c)
+{
+	struct evbuffer_iovec v[2];
+	int avail = 0, nv;
+	size_t want, left;
+	ssize_t n;
+
+	if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
+		avail = 4096;
+	want = (size_t)avail < IPCHUB_READ_CHUNK ? (size_t)avail
+						  : IPCHUB_READ_CHUNK;
+	nv = evbuffer_reserve_space(c->in, (ev_ssize_t)want, v, 2);
+	if (nv <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (v[0].iov_len >= want)
+		nv = 1;
+	else if (nv == 2 && v[0].iov_len + v[1].iov_len > want)
+		v[1].iov_len = want - v[0].iov_len;
+	n = readv(c->fd, (struct iovec *)v, nv);
+	if (n <= 0) {
+		evbuffer_commit_space(c->in, v, 0);
+		return n;
+	}
+	left = (size_t)n;
+	for (int k = 0; k < nv; k++) {
+		if (v[k].iov_len > left)
+			v[k].iov_len = left;
+		left -= v[k].iov_len;
+	}
+	evbuffer_commit_space(c->in, v, nv);
+	return n;
+}
+
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	int n;
+	ssize_t n;
 
 	(void)fd;
 	(void)what;
-	n = evbuffer_read(c->in, c->fd, IPCHUB_READ_CHUNK);
+	n = conn_read(c);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
+		if (errno == ENOMEM) {
+			conn_fail(c, WIRE_E_INTERNAL, 0, 0, "out of memory");
+			return;
+		}
 		log_debug(&c->b->log, "conn %llu: read: %s",
 			  (unsigned long long)c->id, strerror(errno));
 		conn_kill(c, errno == ECONNRESET ? "peer reset" : "read error");

@@ -91,6 +91,7 @@ struct conn {
 	bool detached;             /* removed from names/pending/registry */
 
 	struct names_owned names;
+	struct names_cache dst_cache;     /* last SEND/REQUEST destination */
 	struct pending_list req_pending;  /* requests this conn made */
 	struct pending_list resp_pending; /* requests awaiting its reply */
 

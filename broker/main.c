@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -426,6 +427,11 @@ int main(int argc, char **argv)
 
 	/* Writes to a closed peer must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Forwarding churns buffers (256 KiB read chains, queued output):
+	 * with glibc's default, freed memory at the top of the heap went
+	 * back to the kernel and came back as one page fault per 4 KiB. */
+	mallopt(M_TRIM_THRESHOLD, (int)IPCHUB_BROKER_HEAP_KEEP);
+	mallopt(M_MMAP_THRESHOLD, (int)IPCHUB_BROKER_MMAP_MIN);
 
 	d.cl = &cl;
 	d.b = broker_new(&conf, err, sizeof(err));

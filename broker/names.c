@@ -16,6 +16,7 @@
 
 int names_init(struct names *t)
 {
+	t->gen = 0;
 	return htab_init(&t->tab, 256);
 }
 
@@ -44,6 +45,21 @@ void *names_lookup(const struct names *t, const char *name, size_t len)
 	if (len == 0 || len > IPCHUB_MAX_NAME)
 		return NULL;
 	e = find(t, htab_hash(&t->tab, name, len), name, len);
+	return e ? e->owner : NULL;
+}
+
+void *names_lookup_cached(const struct names *t, struct names_cache *c,
+			  const char *name, size_t len)
+{
+	struct name_entry *e;
+
+	if (names_cache_hit(t, c, name, len))
+		return c->e->owner;
+	if (len == 0 || len > IPCHUB_MAX_NAME)
+		return NULL;
+	e = find(t, htab_hash(&t->tab, name, len), name, len);
+	c->e = e;
+	c->gen = t->gen;
 	return e ? e->owner : NULL;
 }
 
@@ -106,11 +122,14 @@ int names_unregister(struct names *t, struct names_owned *o, void *owner,
 	}
 	htab_remove(&t->tab, e->hash, e);
 	free(e);
+	t->gen++;
 	return WIRE_E_OK;
 }
 
 void names_release_all(struct names *t, struct names_owned *o)
 {
+	if (o->n)
+		t->gen++;
 	for (uint32_t i = 0; i < o->n; i++) {
 		htab_remove(&t->tab, o->v[i]->hash, o->v[i]);
 		free(o->v[i]);

@@ -16,8 +16,10 @@
 #ifndef IPCHUB_BROKER_NAMES_H
 #define IPCHUB_BROKER_NAMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "htab.h"
 
@@ -30,6 +32,15 @@ struct name_entry {
 
 struct names {
 	struct htab tab; /* name -> struct name_entry */
+	uint64_t gen;    /* bumped whenever an entry is removed */
+};
+
+/* A one-entry lookup cache (e.g. a sender's last destination): valid
+ * while the table's gen is unchanged, because only removals free entries
+ * or change owners. Zero-initialised = empty. */
+struct names_cache {
+	const struct name_entry *e; /* borrowed; may be stale if gen moved */
+	uint64_t gen;
 };
 
 struct names_owned {
@@ -56,6 +67,19 @@ void names_release_all(struct names *t, struct names_owned *o);
 
 /* Owner of name, or NULL. The name need not be valid (then NULL). */
 void *names_lookup(const struct names *t, const char *name, size_t len);
+
+/* Like names_lookup(), answered from *c when it holds this name and the
+ * table has not lost an entry since; refills *c otherwise. A hit also
+ * means the name is a registered one, so it passed the name grammar. */
+static inline bool names_cache_hit(const struct names *t,
+				   const struct names_cache *c,
+				   const char *name, size_t len)
+{
+	return c->e && c->gen == t->gen && c->e->len == len &&
+	       memcmp(c->e->name, name, len) == 0;
+}
+void *names_lookup_cached(const struct names *t, struct names_cache *c,
+			  const char *name, size_t len);
 
 /* Primary (oldest) name of o, or NULL with *len = 0. */
 const char *names_primary(const struct names_owned *o, size_t *len);

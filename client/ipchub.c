@@ -74,6 +74,9 @@ struct ipchub {
 	struct wait w;
 	ipchub_msg *qhead, *qtail; /* messages for ipchub_recv() */
 	size_t qbytes;
+	/* After a write found the socket full: maybe_flush() does not write
+	 * again before the queue reaches this length (0: no such limit). */
+	size_t retry_at;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
 };
 
@@ -162,12 +165,15 @@ static int do_write(ipchub *h)
 		n = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			sess_out_consume(&h->s, (size_t)n);
+			h->retry_at = 0;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			h->retry_at = len + IPCHUB_CLIENT_FLUSH_AT;
 			return 0;
+		}
 		return io_fail(h, n < 0 ? errno : EPIPE);
 	}
 }
@@ -252,11 +258,20 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 	}
 }
 
-/* Decode every complete buffered frame. Returns 0, IPCHUB_E_NOMEM (the
- * frame stays buffered), or the session's fatal code once it is dead. */
-static int dispatch(ipchub *h)
+typedef bool (*cond_fn)(const ipchub *h);
+static bool c_have_msg(const ipchub *h);
+
+/* Decode complete buffered frames until none is left or, when stop_early,
+ * until cond(h) holds: ipchub_recv() then decodes one message per call
+ * instead of all that one read brought (thousands of small ones), so each
+ * message is freed before the next is allocated and the allocator reuses
+ * it. Returns 0, IPCHUB_E_NOMEM (the frame stays buffered), or the
+ * session's fatal code once it is dead. */
+static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 {
 	for (;;) {
+		if (stop_early && cond(h))
+			return 0;
 		struct sess_event ev;
 		int rc = sess_next_event(&h->s, &ev);
 
@@ -306,8 +321,6 @@ static int dispatch(ipchub *h)
 	}
 }
 
-typedef bool (*cond_fn)(const ipchub *h);
-
 /* Run I/O until cond(h) holds (IPCHUB_OK), the deadline passes
  * (IPCHUB_E_TIMEOUT), a signal interrupts poll (IPCHUB_E_INTERRUPTED), or
  * the connection fails (its code). Always flushes while it waits. The
@@ -320,7 +333,7 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 		bool can_read;
 		int rc, n;
 
-		rc = dispatch(h);
+		rc = dispatch(h, cond, cond == c_have_msg);
 		if (cond(h))
 			return IPCHUB_OK;
 		if (rc)
@@ -415,10 +428,16 @@ static int wait_room(ipchub *h)
 }
 
 /* After queueing a frame: write without blocking once enough is queued.
+ * Once a write found the socket full, wait for another
+ * IPCHUB_CLIENT_FLUSH_AT bytes (or for a wait that polls for
+ * writability) before trying again: while the broker is behind, writing
+ * on every call is one failing syscall per message.
  * Returns 0 or the fatal code if the connection failed meanwhile. */
 static int maybe_flush(ipchub *h)
 {
-	if (sess_out_len(&h->s) <= IPCHUB_CLIENT_FLUSH_AT)
+	size_t len = sess_out_len(&h->s);
+
+	if (len <= IPCHUB_CLIENT_FLUSH_AT || len < h->retry_at)
 		return 0;
 	return do_write(h);
 }

@@ -222,9 +222,21 @@ int frame_len_check(uint32_t len, uint32_t max_frame)
 	return WIRE_E_OK;
 }
 
+/* Zero what a reader may look at without checking `has`: every field up
+ * to the first array (the scalars and the string lengths) and each string's
+ * first byte. The arrays themselves (2.4 KB) are valid only under their
+ * `has` bit, and clearing them per frame was a tenth of the broker's
+ * instructions per small message. */
+static void frame_reset(struct frame_hdr *h)
+{
+	memset(h, 0, offsetof(struct frame_hdr, to));
+	h->to[0] = h->from[0] = h->name[0] = h->topic[0] = '\0';
+	h->msg[0] = h->agent[0] = h->broker[0] = '\0';
+}
+
 void frame_init(struct frame_hdr *h, enum wire_kind kind)
 {
-	memset(h, 0, sizeof(*h));
+	frame_reset(h);
 	h->kind = (uint8_t)kind;
 	h->has = FH(WK_KIND);
 }
@@ -461,7 +473,7 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
 
 	if (why == NULL)
 		why = &dummy;
-	memset(h, 0, sizeof(*h));
+	frame_reset(h);
 	/* The header may use at most IPCHUB_MAX_HEADER bytes of the frame. */
 	r->left = budget;
 	rc = frame_decode_hdr(r, dir, h, capped, why);
@@ -506,23 +518,31 @@ int frame_body_check(struct mpr *r, const char **why)
 	return WIRE_E_BAD_BODY;
 }
 
+/* Set bits of a key mask; open-coded, since without -mpopcnt
+ * __builtin_popcount is a libgcc call. */
+static uint32_t frame_popcount(uint32_t x)
+{
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+}
+
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 {
 	struct mpw w;
-	uint32_t n = 0;
+	uint32_t left = h->has;
 
 	assert(h->has & FH(WK_KIND));
 	assert((h->has >> WK_KEY_MAX_) == 0);
-	for (unsigned k = 0; k < WK_KEY_MAX_; k++)
-		n += (h->has >> k) & 1u;
 	mpw_init(&w, out, cap);
-	mpw_map(&w, n);
-	for (unsigned k = 0; k < WK_KEY_MAX_; k++) {
+	mpw_map(&w, frame_popcount(h->has));
+	/* Ascending key order: lowest set bit first. */
+	for (; left; left &= left - 1) {
+		unsigned k = (unsigned)__builtin_ctz(left);
 		const struct fkey *fk = &frame_keys[k];
 		const char *field = (const char *)h + fk->off;
 
-		if (!(h->has & FH(k)))
-			continue;
 		mpw_uint(&w, k);
 		switch (fk->type) {
 		case FT_U:

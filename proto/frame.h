@@ -34,6 +34,10 @@ enum frame_dir {
 	FRAME_B2C = 1  /* sent by the broker, read by a client */
 };
 
+/* Field order matters: frame_init() and frame_decode() zero every field
+ * before `to` (scalars and lengths: keep new scalar fields there) and only
+ * the first byte of each string; array contents are valid only when their
+ * key's `has` bit is set. */
 struct frame_hdr {
 	uint32_t has; /* FH(WK_x) for each key present */
 	uint8_t kind;

@@ -145,6 +145,18 @@
  * a filter is a fixed-size struct. */
 #define IPCHUB_MAX_FILTER_TERMS 8u
 
+/* Broker: a forwarded body up to this size is copied into the receiver's
+ * queue together with its header, in one append; a larger one moves
+ * libevent chains (no copy when whole chains move). Bounds a stack buffer. */
+#define IPCHUB_FWD_COPY_MAX (4u * 1024u)
+
+/* Broker (glibc): free heap kept instead of trimmed, and the size from
+ * which an allocation gets its own mmap. Buffers of a busy broker churn
+ * through tens of MiB per second; trimming them costs a page fault per
+ * 4 KiB when they are reused. The kept heap is bounded by this value. */
+#define IPCHUB_BROKER_HEAP_KEEP (32u * 1024u * 1024u)
+#define IPCHUB_BROKER_MMAP_MIN (4u * 1024u * 1024u)
+
 /* Client library: default outbound bytes buffered before an automatic
  * flush, and the high-water mark above which a send blocks (blocking API)
  * or reports IPCHUB_E_WOULD_BLOCK (event API). */

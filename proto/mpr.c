@@ -55,7 +55,7 @@ static void mpr_settle(struct mpr *r)
 	}
 }
 
-int mpr_byte(struct mpr *r, uint8_t *out)
+int mpr_byte_slow(struct mpr *r, uint8_t *out)
 {
 	if (r->left < 1)
 		return MPR_E_SHORT;
@@ -72,6 +72,14 @@ static int mpr_take(struct mpr *r, uint8_t *dst, uint64_t n)
 	if (n > r->left)
 		return MPR_E_SHORT;
 	r->left -= n;
+	if (r->off + n <= r->seg[r->i].iov_len) {
+		/* Common case: inside the current segment. */
+		if (dst)
+			memcpy(dst, (const uint8_t *)r->seg[r->i].iov_base +
+					    r->off, (size_t)n);
+		r->off += (size_t)n;
+		return MPR_OK;
+	}
 	while (n > 0) {
 		mpr_settle(r);
 		size_t avail = r->seg[r->i].iov_len - r->off;
@@ -102,7 +110,21 @@ static int mpr_be(struct mpr *r, unsigned nbytes, uint64_t *out)
 {
 	uint8_t b[8];
 	uint64_t v = 0;
-	int st = mpr_take(r, b, nbytes);
+	int st;
+
+	if (nbytes <= r->left && r->off + nbytes <= r->seg[r->i].iov_len) {
+		/* Common case: inside the current segment. */
+		const uint8_t *p = (const uint8_t *)r->seg[r->i].iov_base +
+				   r->off;
+
+		for (unsigned k = 0; k < nbytes; k++)
+			v = (v << 8) | p[k];
+		r->off += nbytes;
+		r->left -= nbytes;
+		*out = v;
+		return MPR_OK;
+	}
+	st = mpr_take(r, b, nbytes);
 
 	if (st != MPR_OK)
 		return st;
@@ -112,7 +134,7 @@ static int mpr_be(struct mpr *r, unsigned nbytes, uint64_t *out)
 	return MPR_OK;
 }
 
-int mpr_read_uint(struct mpr *r, uint64_t *out)
+int mpr_read_uint_slow(struct mpr *r, uint64_t *out)
 {
 	uint8_t t;
 	uint64_t v;

@@ -52,12 +52,40 @@ void mpr_init_buf(struct mpr *r, struct iovec *iov_store, const void *buf,
 
 static inline uint64_t mpr_left(const struct mpr *r) { return r->left; }
 
-int mpr_byte(struct mpr *r, uint8_t *out);
+int mpr_byte_slow(struct mpr *r, uint8_t *out);
+
+/* One byte; inline for the common case of a byte left in this segment. */
+static inline int mpr_byte(struct mpr *r, uint8_t *out)
+{
+	if (r->left > 0 && r->off < r->seg[r->i].iov_len) {
+		*out = ((const uint8_t *)r->seg[r->i].iov_base)[r->off++];
+		r->left--;
+		return MPR_OK;
+	}
+	return mpr_byte_slow(r, out);
+}
 int mpr_copy(struct mpr *r, void *dst, size_t n);
 int mpr_skip(struct mpr *r, uint64_t n);
 
 /* Typed reads. Each consumes exactly one msgpack value. */
-int mpr_read_uint(struct mpr *r, uint64_t *out); /* positive fixint, uint*, or int* >= 0 */
+int mpr_read_uint_slow(struct mpr *r, uint64_t *out);
+
+/* Positive fixint, uint*, or int* >= 0. Inline for a positive fixint (keys,
+ * kinds, small ids) inside the current segment. */
+static inline int mpr_read_uint(struct mpr *r, uint64_t *out)
+{
+	if (r->left > 0 && r->off < r->seg[r->i].iov_len) {
+		uint8_t t = ((const uint8_t *)r->seg[r->i].iov_base)[r->off];
+
+		if (t <= 0x7f) {
+			r->off++;
+			r->left--;
+			*out = t;
+			return MPR_OK;
+		}
+	}
+	return mpr_read_uint_slow(r, out);
+}
 int mpr_read_map(struct mpr *r, uint32_t *count);
 /* str: copies up to cap-1 bytes and NUL-terminates; MPR_E_RANGE if longer. */
 int mpr_read_str(struct mpr *r, char *dst, size_t cap, size_t *len);

@@ -21,8 +21,8 @@ void mpw_init(struct mpw *w, void *buf, size_t cap)
 
 /* Append a type byte, an n-byte big-endian number and then len raw bytes
  * as one unit: all of it or (on overflow) none of it. */
-static void mpw_put(struct mpw *w, int type, uint64_t num, unsigned nbytes,
-		    const void *raw, size_t len)
+static inline void mpw_put(struct mpw *w, int type, uint64_t num,
+			   unsigned nbytes, const void *raw, size_t len)
 {
 	size_t need = (type >= 0 ? 1u : 0u) + nbytes;
 
@@ -33,15 +33,20 @@ static void mpw_put(struct mpw *w, int type, uint64_t num, unsigned nbytes,
 	}
 	if (type >= 0)
 		w->p[w->len++] = (uint8_t)type;
-	for (unsigned k = nbytes; k > 0; k--)
-		w->p[w->len++] = (uint8_t)(num >> (8 * (k - 1)));
+	if (nbytes > 0) {
+		/* Big-endian: the low nbytes of num, most significant first. */
+		uint64_t be = __builtin_bswap64(num << (64 - 8 * nbytes));
+
+		memcpy(w->p + w->len, &be, nbytes);
+		w->len += nbytes;
+	}
 	if (len > 0) {
 		memcpy(w->p + w->len, raw, len);
 		w->len += len;
 	}
 }
 
-void mpw_uint(struct mpw *w, uint64_t v)
+void mpw_uint_slow(struct mpw *w, uint64_t v)
 {
 	if (v <= 0x7f)
 		mpw_put(w, (int)v, 0, 0, NULL, 0);

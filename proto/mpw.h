@@ -23,7 +23,17 @@ struct mpw {
 };
 
 void mpw_init(struct mpw *w, void *buf, size_t cap);
-void mpw_uint(struct mpw *w, uint64_t v);
+void mpw_uint_slow(struct mpw *w, uint64_t v);
+
+/* Inline for the most common header value, a positive fixint. */
+static inline void mpw_uint(struct mpw *w, uint64_t v)
+{
+	if (v <= 0x7f && !w->overflow && w->len < w->cap) {
+		w->p[w->len++] = (uint8_t)v;
+		return;
+	}
+	mpw_uint_slow(w, v);
+}
 void mpw_int(struct mpw *w, int64_t v);
 void mpw_str(struct mpw *w, const char *s, size_t len);
 void mpw_bin(struct mpw *w, const void *b, size_t len);

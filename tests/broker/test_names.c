@@ -142,6 +142,45 @@ static void test_many(void **state)
 	names_fini(&t);
 }
 
+/* The one-entry cache answers like names_lookup() across every change
+ * that can make it stale: unregister, release on disconnect, the name
+ * taken over by another owner. */
+static void test_lookup_cached(void **state)
+{
+	struct names t;
+	struct names_owned a = {0}, b = {0};
+	struct names_cache c = {0};
+	int A, B;
+
+	(void)state;
+	assert_int_equal(names_init(&t), 0);
+	assert_null(names_lookup_cached(&t, &c, "svc.db", 6));
+	assert_int_equal(REG(&t, &a, &A, "svc.db", 64), WIRE_E_OK);
+	/* A miss is not cached as a negative answer. */
+	assert_ptr_equal(names_lookup_cached(&t, &c, "svc.db", 6), &A);
+	assert_true(names_cache_hit(&t, &c, "svc.db", 6));
+	assert_ptr_equal(names_lookup_cached(&t, &c, "svc.db", 6), &A);
+	assert_false(names_cache_hit(&t, &c, "svc.dc", 6));
+	assert_false(names_cache_hit(&t, &c, "svc.d", 5));
+	/* Registering another name keeps the entry valid. */
+	assert_int_equal(REG(&t, &b, &B, "svc.other", 64), WIRE_E_OK);
+	assert_true(names_cache_hit(&t, &c, "svc.db", 6));
+	/* Unregister, then the same name owned by B. */
+	assert_int_equal(UNREG(&t, &a, &A, "svc.db"), WIRE_E_OK);
+	assert_false(names_cache_hit(&t, &c, "svc.db", 6));
+	assert_null(names_lookup_cached(&t, &c, "svc.db", 6));
+	assert_int_equal(REG(&t, &b, &B, "svc.db", 64), WIRE_E_OK);
+	assert_ptr_equal(names_lookup_cached(&t, &c, "svc.db", 6), &B);
+	/* Release on disconnect, then A takes it back. */
+	names_release_all(&t, &b);
+	assert_false(names_cache_hit(&t, &c, "svc.db", 6));
+	assert_null(names_lookup_cached(&t, &c, "svc.db", 6));
+	assert_int_equal(REG(&t, &a, &A, "svc.db", 64), WIRE_E_OK);
+	assert_ptr_equal(names_lookup_cached(&t, &c, "svc.db", 6), &A);
+	names_release_all(&t, &a);
+	names_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +188,7 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_unregister_primary),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_lookup_cached),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

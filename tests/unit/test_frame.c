@@ -385,6 +385,54 @@ static void test_duplicate_key(void **state)
 		   "duplicate header key 'kind'");
 }
 
+/* Key order is free (PROTOCOL.md section 2): the same header in reverse
+ * and shuffled order decodes to the same fields. Decoding into a struct
+ * that held a richer header leaves nothing of it behind (frame_decode
+ * clears the scalars and string lengths, not the 2.4 KB of arrays). */
+static void test_any_key_order(void **state)
+{
+	/* C2B SEND {to: "ab", id: 300, kind: SEND} + body 0xc0 (nil). */
+	const uint8_t rev[] = { 0x83, 0x02, 0xa2, 'a', 'b', 0x01, 0xcd, 0x01,
+				0x2c, 0x00, WIRE_SEND, 0xc0 };
+	/* B2C SEND {uid: 7, from_id: 9, kind, from: "x.y", to: "ab", id: 1}. */
+	const uint8_t shuf[] = { 0x86, 0x11, 0x07, 0x05, 0x09, 0x00, WIRE_SEND,
+				 0x04, 0xa3, 'x', '.', 'y', 0x02, 0xa2, 'a',
+				 'b', 0x01, 0x01 };
+	/* B2C SEND {kind, id: 2, to: "c", from_id: 3}: no from, no uid. */
+	const uint8_t lean[] = { 0x84, 0x00, WIRE_SEND, 0x01, 0x02, 0x02, 0xa1,
+				 'c', 0x05, 0x03 };
+	struct frame_hdr h;
+	bool has_body = false;
+
+	(void)state;
+	assert_int_equal(decode_all(rev, sizeof(rev), FRAME_C2B, &h, &has_body,
+				    NULL), WIRE_E_OK);
+	assert_true(has_body);
+	assert_int_equal(h.kind, WIRE_SEND);
+	assert_int_equal(h.id, 300);
+	assert_int_equal(h.to_len, 2);
+	assert_string_equal(h.to, "ab");
+
+	assert_int_equal(decode(shuf, sizeof(shuf), FRAME_B2C, &h, &has_body,
+				NULL), WIRE_E_OK);
+	assert_false(has_body);
+	assert_int_equal(h.uid, 7);
+	assert_int_equal(h.from_id, 9);
+	assert_string_equal(h.from, "x.y");
+	assert_string_equal(h.to, "ab");
+	assert_int_equal(h.id, 1);
+
+	assert_int_equal(decode(lean, sizeof(lean), FRAME_B2C, &h, &has_body,
+				NULL), WIRE_E_OK);
+	assert_int_equal(h.has, FH(WK_KIND) | FH(WK_ID) | FH(WK_TO) |
+				     FH(WK_FROM_ID));
+	assert_int_equal(h.uid, 0);
+	assert_int_equal(h.from_len, 0);
+	assert_string_equal(h.from, "");
+	assert_string_equal(h.to, "c");
+	assert_int_equal(h.from_id, 3);
+}
+
 static void test_unknown_or_bad_key(void **state)
 {
 	const uint8_t k27[] = { 0x83, 0x00, WIRE_PING, 0x01, 0x01, 40, 0x00 };
@@ -886,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_len_check),
 		cmocka_unit_test(test_roundtrip_every_kind),
 		cmocka_unit_test(test_encode_canonical),
+		cmocka_unit_test(test_any_key_order),
 		cmocka_unit_test(test_set_str_truncates),
 		cmocka_unit_test(test_wrong_direction),
 		cmocka_unit_test(test_unsupported_kind),
