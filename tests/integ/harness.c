@@ -36,6 +36,8 @@ int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void hub_spawn(struct hub *hub, const char *const *extra_args);
+
 void hub_start(struct hub *hub, const char *const *extra_args)
 {
 	memset(hub, 0, sizeof(*hub));
@@ -43,7 +45,40 @@ void hub_start(struct hub *hub, const char *const *extra_args)
 	if (!mkdtemp(hub->dir))
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(hub->path, sizeof(hub->path), "%s/hub.sock", hub->dir);
+	hub_spawn(hub, extra_args);
+}
 
+static void hub_kill_wait(struct hub *hub, int *status)
+{
+	if (hub->pid > 0) {
+		kill(hub->pid, SIGTERM);
+		int64_t deadline = now_ms() + 10000;
+		while (waitpid(hub->pid, status, WNOHANG) == 0) {
+			if (now_ms() > deadline) {
+				kill(hub->pid, SIGKILL);
+				waitpid(hub->pid, status, 0);
+				break;
+			}
+			usleep(5000);
+		}
+		hub->pid = 0;
+	}
+}
+
+void hub_halt(struct hub *hub)
+{
+	int status;
+
+	hub_kill_wait(hub, &status);
+}
+
+void hub_resume(struct hub *hub, const char *const *extra_args)
+{
+	hub_spawn(hub, extra_args);
+}
+
+static void hub_spawn(struct hub *hub, const char *const *extra_args)
+{
 	const char *argv[64];
 	size_t n = 0;
 	argv[n++] = IPCHUBD_PATH;
@@ -93,19 +128,7 @@ void hub_start(struct hub *hub, const char *const *extra_args)
 int hub_stop(struct hub *hub)
 {
 	int status = -1;
-	if (hub->pid > 0) {
-		kill(hub->pid, SIGTERM);
-		int64_t deadline = now_ms() + 10000;
-		while (waitpid(hub->pid, &status, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
-				kill(hub->pid, SIGKILL);
-				waitpid(hub->pid, &status, 0);
-				break;
-			}
-			usleep(5000);
-		}
-		hub->pid = 0;
-	}
+	hub_kill_wait(hub, &status);
 	unlink(hub->path);
 	rmdir(hub->dir);
 	return status;

@@ -28,6 +28,11 @@ void hub_start(struct hub *hub, const char *const *extra_args);
 /* SIGTERM, wait for exit, remove the directory. Returns the exit status. */
 int hub_stop(struct hub *hub);
 
+/* Stop the broker (SIGTERM, wait) but keep its directory, and start a
+ * new one on the same socket path: a broker restart. */
+void hub_halt(struct hub *hub);
+void hub_resume(struct hub *hub, const char *const *extra_args);
+
 /* Connect a client to the hub (asserts success); optionally register. */
 ipchub *hub_client(const struct hub *hub, const char *name);
 
