@@ -333,8 +333,9 @@ int ipchub_pack_str(ipchub_pack *p, const char *s);
  * call.
  *
  * Threads: the handle belongs to the thread that created it. Every
- * function called from another thread returns IPCHUB_E_WRONG_THREAD and
- * does nothing (ipchub_async_free() from another thread does nothing, so
+ * function that returns a code, called from another thread, returns
+ * IPCHUB_E_WRONG_THREAD and does nothing (the getters fd, wants_write,
+ * next_timeout_ms, state, backlog and conn_id are for the owner only) (ipchub_async_free() from another thread does nothing, so
  * the handle leaks rather than races). To send from worker threads, hand
  * the work to the owner thread (e.g. with an eventfd or a libevent
  * event_active()). Distinct handles are independent.
@@ -451,8 +452,8 @@ int ipchub_async_next_timeout_ms(const ipchub_async *a);
 /* Do what is ready: read and dispatch (at most the read budget), write,
  * run due timers; callbacks run here. revents: poll(2) bits seen on the
  * fd (POLLIN, POLLOUT, POLLHUP, POLLERR), 0 after a timeout. Returns
- * IPCHUB_OK, or the code the handle CLOSED with once it is closed;
- * connection losses are not errors here (they go to on_state).
+ * IPCHUB_OK, or IPCHUB_E_CLOSED once the handle is closed (the reason
+ * went to on_state); connection losses are not errors here.
  * IPCHUB_E_INVALID when called from a callback. */
 int ipchub_async_process(ipchub_async *a, int revents);
 
