@@ -49,6 +49,7 @@ static const struct {
 	[IPCHUB_E_NO_BROKER - IPCHUB_E_IO] = {"NO_BROKER", "No broker is listening at the socket path."},
 	[IPCHUB_E_INTERRUPTED - IPCHUB_E_IO] = {"INTERRUPTED", "A signal interrupted the wait."},
 	[IPCHUB_E_BAD_KEY - IPCHUB_E_IO] = {"BAD_KEY", "The key file is missing, malformed, or accessible by group or others."},
+	[IPCHUB_E_WRONG_THREAD - IPCHUB_E_IO] = {"WRONG_THREAD", "The handle belongs to another thread."},
 };
 
 #define N_LOCAL (sizeof(local_codes) / sizeof(local_codes[0]))

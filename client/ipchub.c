@@ -40,6 +40,7 @@
 #include <sodium.h>
 
 #include "frame.h"
+#include "hdr.h"
 #include "ipchub.h"
 #include "key.h"
 #include "limits.h"
@@ -446,27 +447,12 @@ static int maybe_flush(ipchub *h)
 
 static int check_name(const char *name, size_t *len)
 {
-	size_t n;
-
-	if (!name)
-		return IPCHUB_E_INVALID;
-	n = strnlen(name, IPCHUB_MAX_NAME + 1);
-	if (name_check(name, n) != WIRE_E_OK)
-		return IPCHUB_E_BAD_NAME;
-	*len = n;
-	return IPCHUB_OK;
+	return hdr_check_name(name, len);
 }
 
-/* A body is absent (len 0) or exactly one msgpack value. */
 static int check_body(const ipchub *h, const void *body, size_t len)
 {
-	if (len == 0)
-		return IPCHUB_OK;
-	if (!body)
-		return IPCHUB_E_INVALID;
-	if (len > h->s.max_frame)
-		return IPCHUB_E_TOO_LARGE;
-	return ipchub_body_check(body, len);
+	return hdr_check_body(h->s.max_frame, body, len);
 }
 
 static int check_live(const ipchub *h)
@@ -839,25 +825,9 @@ static int reply_common(ipchub *h, const ipchub_msg *req, int code,
 	rc = wait_room(h);
 	if (rc)
 		return rc;
-	frame_init(&f, WIRE_REPLY);
-	f.id = req->id;
-	f.to_id = req->from_id;
-	f.has |= FH(WK_ID) | FH(WK_TO_ID);
-	if (code) {
-		f.code = (uint32_t)code;
-		f.has |= FH(WK_CODE);
-	}
-	if (text) {
-		size_t n = strnlen(text, IPCHUB_MAX_ERRMSG + 1);
-
-		if (n > IPCHUB_MAX_ERRMSG) {
-			/* Cut at a UTF-8 character boundary. */
-			n = IPCHUB_MAX_ERRMSG;
-			while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
-				n--;
-		}
-		frame_set_str(&f, WK_MSG, text, n);
-	}
+	rc = hdr_reply(&f, req, code, text);
+	if (rc)
+		return rc;
 	rc = sess_queue_frame(&h->s, &f, body, len);
 	if (rc)
 		return rc;

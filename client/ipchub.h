@@ -87,7 +87,8 @@ enum ipchub_code {
 	IPCHUB_E_WOULD_BLOCK = 68, /* outbound queue full (non-blocking use) */
 	IPCHUB_E_NO_BROKER = 69,   /* no broker listening at the socket path */
 	IPCHUB_E_INTERRUPTED = 70, /* a signal interrupted the wait */
-	IPCHUB_E_BAD_KEY = 71      /* key file missing, malformed or not 0600 */
+	IPCHUB_E_BAD_KEY = 71,     /* key file missing, malformed or not 0600 */
+	IPCHUB_E_WRONG_THREAD = 72 /* event API: called from a non-owner thread */
 };
 
 /* Stable upper-case name of a code ("NO_SUCH_PEER"); "UNKNOWN" otherwise. */
@@ -391,6 +392,280 @@ void ipchub_pack_reset(ipchub_pack *p); /* empty it for reuse */
 void ipchub_pack_destroy(ipchub_pack *p);
 /* Shorthand for a body that is a single string. */
 int ipchub_pack_str(ipchub_pack *p, const char *s);
+
+/* ==== Event-driven API (ipchub_async) ===============================
+ *
+ * An `ipchub_async` handle is a connection to the broker that never
+ * blocks: it is driven by the application's event loop and reports
+ * through callbacks. Two ways to drive it:
+ *
+ * - libevent: ipchub_async_attach(a, base) from <ipchub_event.h>
+ *   (library libipchub-event, `pkg-config ipchub-event`). Nothing else
+ *   to do.
+ * - any other loop (epoll, poll, libuv, GLib): before each wait, poll
+ *   ipchub_async_fd() for reading, and for writing when
+ *   ipchub_async_wants_write(); wait at most ipchub_async_next_timeout_ms();
+ *   then call ipchub_async_process(a, revents). The fd changes on
+ *   reconnection and is -1 while there is no connection: query all three
+ *   again after every call into the handle, or set a watch callback
+ *   (ipchub_async_set_watch) that says when they may have changed. Use
+ *   level-triggered readiness: process() reads at most
+ *   IPCHUB_CLIENT_ASYNC_READ_BUDGET bytes per call and leaves the rest.
+ *
+ * Connection: ipchub_async_new() connects at once (IPCHUB_E_NO_BROKER if
+ * nothing listens, unless IPCHUB_ASYNC_WAIT_FOR_BROKER) and completes the
+ * handshake in process(); on_state reports CONNECTED. When the connection
+ * is lost (broker restart, socket error, EOF, BYE SHUTTING_DOWN) the
+ * handle reconnects with exponential backoff (50 ms doubling to 5 s, full
+ * jitter), re-registers its names (and, with pub/sub, its subscriptions
+ * and watches) in their original order, then sends what was queued
+ * meanwhile. on_state reports DISCONNECTED(code) once per outage and
+ * RECONNECTED(gap, names restored, names lost to another process). A
+ * fatal protocol error (BAD_FRAME, PROTOCOL, TOO_LARGE,
+ * UNSUPPORTED_VERSION, AUTH_FAILED), IPCHUB_ASYNC_NO_RECONNECT or
+ * ipchub_async_close() ends it: CLOSED(code).
+ *
+ * Delivery across a loss: frames not yet handed to the kernel are kept
+ * and sent on the next connection (requests among them stay pending;
+ * their deadlines keep running). Requests and name operations whose
+ * frames had been (even partly) written fail with IPCHUB_E_IO: whether
+ * the broker or the responder acted on them is unknown. A SEND cut in the
+ * middle of a write is reported to on_error with IPCHUB_E_IO. SENDs the
+ * kernel had fully accepted but the broker had not routed when it died
+ * cannot be told apart from delivered ones and are neither retried nor
+ * reported; DISCONNECTED marks that moment. Replies to requests that
+ * arrived on a lost connection are refused (IPCHUB_E_CLOSED): the broker
+ * has already told their requesters PEER_GONE.
+ *
+ * Backpressure: the backlog is every byte queued and not yet written
+ * (including while disconnected). ipchub_async_send(), _request() and
+ * _reply() refuse a frame that would take a non-empty backlog over the
+ * high-water mark (opts.hwm, default IPCHUB_CLIENT_OUT_HWM): they return
+ * IPCHUB_E_WOULD_BLOCK and queue NOTHING (unlike the Node client's send(),
+ * which queues and returns false: in C a failing call has no effect). A
+ * frame is always accepted into an empty backlog, so any frame up to the
+ * broker's maximum can be sent. After a refusal, on_drain runs once the
+ * backlog has fallen to half the mark; retry then. Control frames
+ * (REGISTER, CANCEL, BYE, restores) are small and bypass the mark.
+ *
+ * Callbacks run only inside ipchub_async_process() (or the libevent
+ * callbacks, which call it), except the ones a call documents as
+ * synchronous (cancel, close, free). They may call any ipchub_async_*
+ * function except process() (IPCHUB_E_INVALID), including
+ * ipchub_async_free() on the handle itself: the free is deferred until
+ * the outermost call into the handle returns, and no callback runs after
+ * it. Messages passed to callbacks belong to the callee
+ * (ipchub_msg_free()); structs passed by pointer are borrowed for the
+ * call.
+ *
+ * Threads: the handle belongs to the thread that created it. Every
+ * function that returns a code, called from another thread, returns
+ * IPCHUB_E_WRONG_THREAD and does nothing (the getters fd, wants_write,
+ * next_timeout_ms, state, backlog and conn_id are for the owner only) (ipchub_async_free() from another thread does nothing, so
+ * the handle leaks rather than races). To send from worker threads, hand
+ * the work to the owner thread (e.g. with an eventfd or a libevent
+ * event_active()). Distinct handles are independent.
+ */
+
+typedef struct ipchub_async ipchub_async;
+
+enum ipchub_async_state {
+	IPCHUB_ASYNC_CONNECTED = 1,    /* first handshake completed */
+	IPCHUB_ASYNC_DISCONNECTED = 2, /* connection lost; reconnecting */
+	IPCHUB_ASYNC_RECONNECTED = 3,  /* back, state restored */
+	IPCHUB_ASYNC_CLOSED = 4        /* finished; no more callbacks but free */
+};
+
+/* A restored record the broker refused after a reconnection (e.g. a name
+ * another process registered during the outage). It is dropped from the
+ * restore list. */
+struct ipchub_async_lost {
+	int kind;         /* wire kind of the record: 7 = REGISTER (a name) */
+	const char *name; /* the name (or pattern) */
+	int code;         /* the broker's answer, e.g. IPCHUB_E_NAME_TAKEN */
+};
+
+struct ipchub_async_event {
+	enum ipchub_async_state state;
+	int code;          /* DISCONNECTED, CLOSED: why (IPCHUB_E_IO,
+			    * IPCHUB_E_CLOSED, IPCHUB_E_SHUTTING_DOWN, ...);
+			    * CLOSED after ipchub_async_close(): IPCHUB_OK */
+	uint64_t gap_ms;   /* RECONNECTED: time since the loss */
+	unsigned restored; /* RECONNECTED: records (names) restored */
+	size_t n_lost;     /* RECONNECTED: records refused, described in */
+	const struct ipchub_async_lost *lost; /* lost[0..n_lost) */
+};
+
+/* A SEND or REPLY of ours that was not delivered. */
+struct ipchub_async_error {
+	int code;         /* e.g. IPCHUB_E_NO_SUCH_PEER, IPCHUB_E_IO (lost in
+			   * a failed write), IPCHUB_E_CLOSED (never written
+			   * before close/free) */
+	uint64_t id;      /* the frame's id (ipchub_async_send's *id_out) */
+	int kind;         /* IPCHUB_KIND_SEND, IPCHUB_KIND_REPLY, or 0 when
+			   * the broker did not say */
+	const char *to;   /* destination when known, else NULL */
+	const char *text; /* the broker's explanation, or NULL */
+};
+
+struct ipchub_async_callbacks {
+	/* A SEND addressed to one of our names; m is the callee's. NULL:
+	 * such messages are freed unread. */
+	void (*on_message)(ipchub_async *a, ipchub_msg *m, void *ud);
+	/* A REQUEST; m is the callee's, to answer now or later with
+	 * ipchub_async_reply() and then free. NULL: every request is
+	 * answered REMOTE_ERROR "no handler". */
+	void (*on_request)(ipchub_async *a, ipchub_msg *m, void *ud);
+	/* A SEND or REPLY of ours failed (see struct ipchub_async_error). */
+	void (*on_error)(ipchub_async *a, const struct ipchub_async_error *e,
+			 void *ud);
+	/* Connection state changes (see struct ipchub_async_event). */
+	void (*on_state)(ipchub_async *a, const struct ipchub_async_event *e,
+			 void *ud);
+	/* The backlog fell to half the high-water mark after a send,
+	 * request or reply was refused with IPCHUB_E_WOULD_BLOCK. */
+	void (*on_drain)(ipchub_async *a, void *ud);
+};
+
+/* ipchub_async_opts.flags */
+#define IPCHUB_ASYNC_NO_RECONNECT 0x1u     /* a lost connection is CLOSED */
+#define IPCHUB_ASYNC_WAIT_FOR_BROKER 0x2u  /* no broker yet: keep trying */
+
+struct ipchub_async_opts {
+	const char *socket; /* as struct ipchub_opts; NULL: the default */
+	const char *agent;  /* NULL: "libipchub/<version>" */
+	/* Handshake and name-operation deadline in ms; 0: 5000. */
+	int timeout_ms;
+	/* Outbound high-water mark in bytes; 0: IPCHUB_CLIENT_OUT_HWM. */
+	size_t hwm;
+	unsigned flags;     /* IPCHUB_ASYNC_* */
+};
+
+/* Create a handle and start connecting. opts may be NULL; cbs is copied
+ * (NULL: no callbacks); ud is passed to every callback. Returns
+ * IPCHUB_OK and *out, IPCHUB_E_NO_BROKER (unless
+ * IPCHUB_ASYNC_WAIT_FOR_BROKER), IPCHUB_E_IO, IPCHUB_E_NOMEM or
+ * IPCHUB_E_INVALID. The calling thread becomes the owner. */
+int ipchub_async_new(const struct ipchub_async_opts *opts,
+		     const struct ipchub_async_callbacks *cbs, void *ud,
+		     ipchub_async **out);
+
+/* Say BYE after what is queued, then close (at most
+ * IPCHUB_CLIENT_CLOSE_FLUSH_MS later). Pending requests and name
+ * operations fail with IPCHUB_E_CLOSED, unsent SENDs are reported to
+ * on_error with IPCHUB_E_CLOSED, then on_state reports CLOSED; when no
+ * connection is up all this happens before close returns. The handle
+ * must still be freed. */
+int ipchub_async_close(ipchub_async *a);
+
+/* Free the handle. If it is not CLOSED yet, BYE is attempted without
+ * waiting and the close callbacks run synchronously, as for
+ * ipchub_async_close(). Inside a callback the free is deferred (see
+ * above). If a watch is set, it receives IPCHUB_ASYNC_WATCH_FREE.
+ * NULL accepted. */
+void ipchub_async_free(ipchub_async *a);
+
+/* ---- loop-neutral driving ---- */
+
+/* The socket to poll, or -1 while there is none (waiting to reconnect).
+ * Owned by the handle: never close or read it. */
+int ipchub_async_fd(const ipchub_async *a);
+/* Whether to poll the fd for writing as well (bytes are queued). */
+int ipchub_async_wants_write(const ipchub_async *a);
+/* Milliseconds until the next timer (request deadline, reconnection,
+ * handshake), 0 if one is due, -1 if none. Rounded up. */
+int ipchub_async_next_timeout_ms(const ipchub_async *a);
+/* Do what is ready: read and dispatch (at most the read budget), write,
+ * run due timers; callbacks run here. revents: poll(2) bits seen on the
+ * fd (POLLIN, POLLOUT, POLLHUP, POLLERR), 0 after a timeout. Returns
+ * IPCHUB_OK, or IPCHUB_E_CLOSED once the handle is closed (the reason
+ * went to on_state); connection losses are not errors here.
+ * IPCHUB_E_INVALID when called from a callback. */
+int ipchub_async_process(ipchub_async *a, int revents);
+
+/* Watch: called (outside callbacks' nesting, once per outermost call)
+ * whenever the fd, wants_write or next timeout may have changed, and
+ * with what = IPCHUB_ASYNC_WATCH_FREE when the handle is freed. One
+ * watch per handle (NULL removes it); ipchub_async_attach() uses it. */
+#define IPCHUB_ASYNC_WATCH_UPDATE 0
+#define IPCHUB_ASYNC_WATCH_FREE 1
+typedef void (*ipchub_async_watch_fn)(ipchub_async *a, int what, void *ctx);
+int ipchub_async_set_watch(ipchub_async *a, ipchub_async_watch_fn fn,
+			   void *ctx);
+
+/* ---- state ---- */
+
+/* IPCHUB_ASYNC_CONNECTED (also after a reconnection), _DISCONNECTED
+ * (connecting, or waiting to reconnect) or _CLOSED. */
+int ipchub_async_state(const ipchub_async *a);
+/* Bytes queued and not yet written (the backlog). */
+size_t ipchub_async_backlog(const ipchub_async *a);
+/* Connection id of the current connection (0 while there is none). */
+uint64_t ipchub_async_conn_id(const ipchub_async *a);
+
+/* ---- names ---- */
+
+/* Completion of a name operation: IPCHUB_OK or the failure
+ * (IPCHUB_E_NAME_TAKEN, IPCHUB_E_TIMEOUT, IPCHUB_E_IO, IPCHUB_E_CLOSED,
+ * ...). */
+typedef void (*ipchub_async_done_fn)(ipchub_async *a, int code, void *ud);
+
+/* Claim a name; cb (may be NULL) reports the broker's answer within
+ * opts.timeout_ms. Once registered, the name is restored after every
+ * reconnection. May be called before the first connection is up.
+ * Returns IPCHUB_OK (cb will run exactly once), IPCHUB_E_BAD_NAME,
+ * IPCHUB_E_INVALID, IPCHUB_E_NOMEM, IPCHUB_E_CLOSED (after close). */
+int ipchub_async_register(ipchub_async *a, const char *name,
+			  ipchub_async_done_fn cb, void *ud);
+/* Release a name; it is no longer restored once the broker said OK. */
+int ipchub_async_unregister(ipchub_async *a, const char *name,
+			    ipchub_async_done_fn cb, void *ud);
+
+/* ---- messages ---- */
+
+/* Queue a one-way message (body as ipchub_send). IPCHUB_OK: queued,
+ * *id_out (may be NULL) its id; delivery failures go to on_error.
+ * IPCHUB_E_WOULD_BLOCK: over the high-water mark, NOT queued; wait for
+ * on_drain. Also IPCHUB_E_BAD_NAME, IPCHUB_E_BAD_BODY, IPCHUB_E_TOO_LARGE,
+ * IPCHUB_E_INVALID, IPCHUB_E_NOMEM, IPCHUB_E_CLOSED. While disconnected,
+ * sends are queued (up to the mark) for the next connection. */
+int ipchub_async_send(ipchub_async *a, const char *to, const void *body,
+		      size_t len, uint64_t *id_out);
+
+/* Outcome of a request: IPCHUB_OK and the reply, or a failure: the
+ * responder's error reply (code from it, usually IPCHUB_E_REMOTE_ERROR;
+ * reply set), the broker's ERROR (NO_SUCH_PEER, TIMEOUT, PEER_GONE, ...;
+ * reply set, kind 10), or a local one (IPCHUB_E_TIMEOUT when no answer
+ * came 500 ms after the deadline, IPCHUB_E_CANCELLED, IPCHUB_E_IO when
+ * the connection was lost after the request was written,
+ * IPCHUB_E_CLOSED, IPCHUB_E_TOO_LARGE; reply NULL). reply (may be NULL)
+ * is the callee's. */
+typedef void (*ipchub_async_reply_fn)(ipchub_async *a, int code,
+				      ipchub_msg *reply, void *ud);
+
+/* Send a request with a deadline (timeout_ms > 0, clamped to 24 h) that
+ * travels with it: the broker answers TIMEOUT when it passes and drops a
+ * late reply. cb (required) runs exactly once, never before this call
+ * returns. *req_id (may be NULL) receives the id for
+ * ipchub_async_cancel(). Returns IPCHUB_OK, IPCHUB_E_WOULD_BLOCK (not
+ * queued, cb will not run), or the argument errors of send. */
+int ipchub_async_request(ipchub_async *a, const char *to, const void *body,
+			 size_t len, int timeout_ms, ipchub_async_reply_fn cb,
+			 void *ud, uint64_t *req_id);
+
+/* Give up a pending request: its callback runs now with
+ * IPCHUB_E_CANCELLED and the broker is told (CANCEL) so that it drops the
+ * entry and the responder's late reply. IPCHUB_E_NO_SUCH_REQUEST if the
+ * request is not pending (already answered). */
+int ipchub_async_cancel(ipchub_async *a, uint64_t req_id);
+
+/* Answer a request message received by on_request (as ipchub_reply /
+ * ipchub_reply_error). IPCHUB_E_CLOSED when the request arrived on a
+ * connection that has since been lost; IPCHUB_E_WOULD_BLOCK as send. */
+int ipchub_async_reply(ipchub_async *a, const ipchub_msg *req,
+		       const void *body, size_t len);
+int ipchub_async_reply_error(ipchub_async *a, const ipchub_msg *req,
+			     int code, const char *message);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,7 @@ struct ipchub_msg {
 	const uint8_t *body;     /* NULL when the frame had no body */
 	size_t body_len;
 	size_t size;             /* bytes of the whole block, for queue accounting */
+	uint64_t epoch;          /* async API: connection it arrived on (0 otherwise) */
 };
 
 /* Build a message from a validated header of kind SEND, REQUEST, REPLY or

@@ -99,28 +99,51 @@ static int fail(struct sess *s, int code)
 	return s->dead;
 }
 
-int sess_queue_frame(struct sess *s, const struct frame_hdr *h,
-		     const void *body, size_t len)
+int sess_buf_encode(struct sess_buf *b, const struct frame_hdr *h,
+		    const void *body, size_t len, uint32_t limit)
 {
 	uint8_t head[FRAME_ENC_MAX];
 	size_t n;
 
+	if (len > limit) /* also keeps frame_encode's sum in range */
+		return IPCHUB_E_TOO_LARGE;
+	n = frame_encode(h, len, head, sizeof(head));
+	if ((uint64_t)(n - IPCHUB_LEN_PREFIX) + len > limit)
+		return IPCHUB_E_TOO_LARGE;
+	if (buf_reserve(b, n + len))
+		return IPCHUB_E_NOMEM;
+	memcpy(b->data + b->len, head, n);
+	if (len > 0)
+		memcpy(b->data + b->len + n, body, len);
+	b->len += n + len;
+	return IPCHUB_OK;
+}
+
+int sess_buf_append(struct sess_buf *b, const void *bytes, size_t n)
+{
+	if (n == 0)
+		return IPCHUB_OK;
+	if (buf_reserve(b, n))
+		return IPCHUB_E_NOMEM;
+	memcpy(b->data + b->len, bytes, n);
+	b->len += n;
+	return IPCHUB_OK;
+}
+
+void sess_buf_free(struct sess_buf *b)
+{
+	free(b->data);
+	*b = (struct sess_buf){0};
+}
+
+int sess_queue_frame(struct sess *s, const struct frame_hdr *h,
+		     const void *body, size_t len)
+{
 	if (s->state == SESS_DEAD)
 		return s->dead;
 	if (s->state == SESS_NEW && h->kind != WIRE_HELLO)
 		return IPCHUB_E_PROTOCOL;
-	if (len > out_limit(s)) /* also keeps frame_encode's sum in range */
-		return IPCHUB_E_TOO_LARGE;
-	n = frame_encode(h, len, head, sizeof(head));
-	if ((uint64_t)(n - IPCHUB_LEN_PREFIX) + len > out_limit(s))
-		return IPCHUB_E_TOO_LARGE;
-	if (buf_reserve(&s->out, n + len))
-		return IPCHUB_E_NOMEM;
-	memcpy(s->out.data + s->out.len, head, n);
-	if (len > 0)
-		memcpy(s->out.data + s->out.len + n, body, len);
-	s->out.len += n + len;
-	return IPCHUB_OK;
+	return sess_buf_encode(&s->out, h, body, len, out_limit(s));
 }
 
 int sess_queue_hello(struct sess *s, const char *agent)

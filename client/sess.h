@@ -104,6 +104,20 @@ int sess_queue_hello(struct sess *s, const char *agent);
 int sess_queue_frame(struct sess *s, const struct frame_hdr *h,
 		     const void *body, size_t len);
 
+/* Encode a client frame into any buffer b, refusing frames whose header +
+ * body exceed limit (IPCHUB_E_TOO_LARGE); IPCHUB_E_NOMEM. The buffer is
+ * unchanged on failure (apart from a possible compaction, which keeps the
+ * live bytes). sess_queue_frame() is this on the outbound buffer with the
+ * session's limit; the event API also uses it to hold frames while it has
+ * no connection. */
+int sess_buf_encode(struct sess_buf *b, const struct frame_hdr *h,
+		    const void *body, size_t len, uint32_t limit);
+/* Append n raw bytes (already-encoded frames) to b: IPCHUB_OK or
+ * IPCHUB_E_NOMEM (b unchanged). */
+int sess_buf_append(struct sess_buf *b, const void *bytes, size_t n);
+/* Free b's storage and empty it. */
+void sess_buf_free(struct sess_buf *b);
+
 /* Bytes waiting to be written: returns a pointer into the outbound buffer
  * (valid until the next queue/consume call) and their count in *len. */
 const uint8_t *sess_out_data(const struct sess *s, size_t *len);

@@ -181,4 +181,14 @@
  * EAGAIN), retry at this interval until the handshake deadline. */
 #define IPCHUB_CLIENT_CONNECT_RETRY_MS 10
 
+/* Client event API: reconnection backoff starts here and doubles up to
+ * the maximum; each wait is drawn uniformly from [0, delay] ("full
+ * jitter") so that clients of a restarted broker do not return in step. */
+#define IPCHUB_CLIENT_RECONNECT_MIN_MS 50
+#define IPCHUB_CLIENT_RECONNECT_MAX_MS 5000
+/* Client event API: bytes read from the socket per ipchub_async_process()
+ * call, so that one busy connection does not starve the application's
+ * other event sources (the fd stays readable; the next call goes on). */
+#define IPCHUB_CLIENT_ASYNC_READ_BUDGET (1024u * 1024u)
+
 #endif

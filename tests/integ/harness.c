@@ -79,6 +79,36 @@ int hub_kill(struct hub *hub, int sig)
 	return status;
 }
 
+/* SIGTERM, then SIGKILL if the broker has not exited within 10 s. */
+static void hub_kill_wait(struct hub *hub, int *status)
+{
+	if (hub->pid > 0) {
+		kill(hub->pid, SIGTERM);
+		int64_t deadline = now_ms() + 10000;
+		while (waitpid(hub->pid, status, WNOHANG) == 0) {
+			if (now_ms() > deadline) {
+				kill(hub->pid, SIGKILL);
+				waitpid(hub->pid, status, 0);
+				break;
+			}
+			usleep(5000);
+		}
+		hub->pid = 0;
+	}
+}
+
+void hub_halt(struct hub *hub)
+{
+	int status;
+
+	hub_kill_wait(hub, &status);
+}
+
+void hub_resume(struct hub *hub, const char *const *extra_args)
+{
+	hub_restart(hub, extra_args);
+}
+
 long hub_cpu_ticks(const struct hub *hub)
 {
 	char p[64], buf[1024];
@@ -185,19 +215,7 @@ static void hub_spawn(struct hub *hub, const char *const *extra_args, long nofil
 int hub_stop(struct hub *hub)
 {
 	int status = -1;
-	if (hub->pid > 0) {
-		kill(hub->pid, SIGTERM);
-		int64_t deadline = now_ms() + 10000;
-		while (waitpid(hub->pid, &status, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
-				kill(hub->pid, SIGKILL);
-				waitpid(hub->pid, &status, 0);
-				break;
-			}
-			usleep(5000);
-		}
-		hub->pid = 0;
-	}
+	hub_kill_wait(hub, &status);
 	unlink(hub->path);
 	rmdir(hub->dir);
 	return status;

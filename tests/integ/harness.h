@@ -41,6 +41,10 @@ int hub_kill(struct hub *hub, int sig);
 void hub_restart(struct hub *hub, const char *const *extra_args);
 /* CPU time (user + system) the broker has used, in clock ticks. */
 long hub_cpu_ticks(const struct hub *hub);
+/* A broker restart for the event API's tests: stop it (SIGTERM, wait)
+ * keeping its directory, then start a new one on the same socket path. */
+void hub_halt(struct hub *hub);
+void hub_resume(struct hub *hub, const char *const *extra_args);
 
 /* Connect a client to the hub (asserts success); optionally register. */
 ipchub *hub_client(const struct hub *hub, const char *name);
