@@ -43,16 +43,20 @@ inc=$(pkg-config --variable=includedir ipchub)
 [ "$(cd "$inc" && pwd -P)" = "$(cd "$PREFIX/include" && pwd -P)" ] || fail "pc includedir $inc"
 
 CC=${CC:-cc}
+# In a sanitizer build the installed libraries are instrumented, so the
+# programs linked against them must be too (set by tests/ops/CMakeLists.txt).
+SAN=${IPCHUB_TEST_SANITIZE_FLAGS:-}
 HELLO=$PREFIX/share/doc/ipchub/examples/hello.c
 # shellcheck disable=SC2046
-$CC -Wall -Werror "$HELLO" -o "$TMP/hello-pc" $(pkg-config --cflags --libs ipchub) \
+$CC $SAN -Wall -Werror "$HELLO" -o "$TMP/hello-pc" $(pkg-config --cflags --libs ipchub) \
 	-Wl,-rpath,"$LIBDIR" || fail "build with pkg-config"
 # shellcheck disable=SC2046
-$CC -Wall -Werror "$HELLO" -o "$TMP/hello-static" $(pkg-config --cflags ipchub) \
+$CC $SAN -Wall -Werror "$HELLO" -o "$TMP/hello-static" $(pkg-config --cflags ipchub) \
 	"$LIBDIR/libipchub.a" $(pkg-config --libs msgpack libsodium) || fail "build static"
 if ldd "$TMP/hello-static" | grep -q libipchub; then fail "static build uses libipchub.so"; fi
 cmake -S "$PREFIX/share/doc/ipchub/examples" -B "$TMP/cmk" \
-	-DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_RPATH="$LIBDIR" >"$TMP/cmk.log" 2>&1 ||
+	-DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_RPATH="$LIBDIR" \
+	-DCMAKE_C_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" >"$TMP/cmk.log" 2>&1 ||
 	{ cat "$TMP/cmk.log" >&2; fail "find_package(ipchub)"; }
 cmake --build "$TMP/cmk" >>"$TMP/cmk.log" 2>&1 || { cat "$TMP/cmk.log" >&2; fail "cmake build"; }
 
