@@ -5,11 +5,21 @@
  * the check and the wait cannot be missed.
  */
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int cmd_wait(struct cli *c, int argc, char **argv)
 {
+	long long deadline;
 	const char *name = NULL;
 	int wait_ms = -1, rc;
 
@@ -33,11 +43,18 @@ int cmd_wait(struct cli *c, int argc, char **argv)
 	if (rc)
 		return cli_failf(rc, "cannot watch '%s': %s", name,
 				 ipchub_strerror(rc));
+	/* One overall deadline, however many presence events arrive. */
+	deadline = wait_ms < 0 ? -1 : mono_ms() + wait_ms;
 	for (;;) {
 		ipchub_msg *m;
-		int ev;
+		int ev, left = -1;
 
-		rc = ipchub_recv(c->h, wait_ms, &m);
+		if (deadline >= 0) {
+			long long l = deadline - mono_ms();
+
+			left = l > 0 ? (int)l : 0;
+		}
+		rc = ipchub_recv(c->h, left, &m);
 		if (rc == IPCHUB_E_TIMEOUT)
 			return cli_failf(rc, "'%s' has no owner after %d ms",
 					 name, wait_ms);
