@@ -141,6 +141,85 @@ export interface ReconnectInfo {
   names: string[];
   /** Names another connection took meanwhile (dropped from `names`). */
   lost: { name: string; error: IpchubError }[];
+  /** Subscriptions and watches restored (same handles, new broker-side ids). */
+  subscriptions: number;
+  watches: number;
+  /** Ones the new broker refused (LIMIT, ...): those handles ended. */
+  lostSubscriptions: { handle: Subscription; error: IpchubError }[];
+  lostWatches: { handle: Watch; error: IpchubError }[];
+}
+
+/** Slow-subscriber policy (PROTOCOL.md section 10.2). */
+export type Policy = 'drop-oldest' | 'drop-newest' | 'disconnect' | 'block';
+
+export interface SubscribeOptions {
+  /** Default 'drop-oldest'. */
+  policy?: Policy;
+}
+
+export interface PublicationMeta {
+  /** The topic it was published on. */
+  topic: string;
+  /** The publisher, stamped by the broker. */
+  from: Sender;
+  /** The subscription it matched (the same object across reconnects). */
+  sub: Subscription;
+  /** The publisher's frame id. */
+  id: number | bigint;
+  /** Publications lost right before this one (GAP notices since the last delivery). */
+  gap?: number | bigint;
+}
+
+export interface GapInfo {
+  sub: Subscription;
+  count: number | bigint;
+}
+
+export type PublicationCallback = (value: any, meta: PublicationMeta) => void;
+
+export class Subscription extends EventEmitter {
+  readonly hub: Hub;
+  readonly pattern: string;
+  readonly policy: Policy;
+  /** Broker-side id on the current connection; changes on reconnect. */
+  readonly id: number | bigint;
+  /** False once unsubscribed (or the hub closed). */
+  readonly active: boolean;
+  /** Publications lost so far (sum of the GAP counts). */
+  readonly drops: number;
+  unsubscribe(): Promise<void>;
+  on(event: 'publication', listener: PublicationCallback): this;
+  on(event: 'gap', listener: (info: GapInfo) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export interface PresenceEvent {
+  name: string;
+  /** owned/unowned: the current state (first answer, and after a reconnect); registered/released: a change. */
+  event: 'owned' | 'unowned' | 'registered' | 'released';
+  /** released only. */
+  reason?: 'unregister' | 'disconnect' | 'revoked';
+  /** Connection id of the owner (owned, registered) or of the one releasing it (released). */
+  owner?: number | bigint;
+}
+
+export class Watch extends EventEmitter {
+  readonly hub: Hub;
+  readonly name: string;
+  readonly id: number | bigint;
+  readonly active: boolean;
+  /** Connection id owning the name, or null. */
+  readonly owner: number | bigint | null;
+  unwatch(): Promise<void>;
+  on(event: 'presence', listener: (ev: PresenceEvent) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export interface WaitForOptions {
+  /** ms; default none. Rejects with TIMEOUT. */
+  timeout?: number;
+  /** Abort -> rejection with CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export interface PeerInfo {
@@ -184,8 +263,15 @@ export class Hub extends EventEmitter {
   close(): Promise<void>;
   ref(): this;
   unref(): this;
-  /** Hook run after each (re)connection once names are restored. */
-  restoreState(): void;
+  /** Publish on a topic; false = over highWaterMark (wait for 'drain'). Broker refusals: 'send-error'. */
+  publish(topic: string, value: Body): boolean;
+  subscribe(pattern: string, options?: SubscribeOptions, callback?: PublicationCallback): Promise<Subscription>;
+  subscribe(pattern: string, callback: PublicationCallback): Promise<Subscription>;
+  watch(name: string, callback?: (ev: PresenceEvent) => void): Promise<Watch>;
+  /** Resolves with the owner's connection id once `name` is owned. */
+  waitFor(name: string, options?: WaitForOptions): Promise<number | bigint>;
+  /** Run at each (re)connection: re-sends subscriptions and watches; resolves with the refused ones. */
+  restoreState(): Promise<{ handle: Subscription | Watch; error: IpchubError }[]>;
 
   on(event: 'message', listener: (msg: any, from: Sender, info: MessageInfo) => void): this;
   on(event: 'message-error', listener: (err: IpchubError) => void): this;
@@ -196,6 +282,9 @@ export class Hub extends EventEmitter {
   on(event: 'disconnect', listener: (err: IpchubError) => void): this;
   on(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
   on(event: 'close', listener: (err?: IpchubError) => void): this;
+  on(event: 'publication', listener: PublicationCallback): this;
+  on(event: 'gap', listener: (info: GapInfo) => void): this;
+  on(event: 'presence', listener: (ev: PresenceEvent, watch: Watch) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'message', listener: (msg: any, from: Sender, info: MessageInfo) => void): this;
   once(event: 'message-error', listener: (err: IpchubError) => void): this;
@@ -206,6 +295,9 @@ export class Hub extends EventEmitter {
   once(event: 'disconnect', listener: (err: IpchubError) => void): this;
   once(event: 'reconnect', listener: (gapMs: number, info: ReconnectInfo) => void): this;
   once(event: 'close', listener: (err?: IpchubError) => void): this;
+  once(event: 'publication', listener: PublicationCallback): this;
+  once(event: 'gap', listener: (info: GapInfo) => void): this;
+  once(event: 'presence', listener: (ev: PresenceEvent, watch: Watch) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

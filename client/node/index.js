@@ -9,11 +9,14 @@ const { fork } = require('./lib/fork');
 const { IpchubError, CODES } = require('./lib/errors');
 const codec = require('./lib/codec');
 const { keygen } = require('./lib/key');
+const { Subscription, Watch } = require('./lib/pubsub');
 
 module.exports = {
   connect,
   fork,
   Hub,
+  Subscription,
+  Watch,
   IpchubError,
   codes: CODES,
   resolveSocketPath,

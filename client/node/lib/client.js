@@ -28,7 +28,15 @@
  * - Reconnect: exponential backoff with jitter; on success, HELLO (and
  *   AUTH), then the names are re-registered in their original order (so the primary name
  *   is unchanged) before the batch is flushed, then 'reconnect' is emitted.
- *   restoreState() is the hook where subscriptions will be restored.
+ *   restoreState() re-sends the subscriptions and watches (pubsub.js)
+ *   right after the REGISTERs, also ahead of the batch, under new ids that
+ *   are re-mapped to the same handles.
+ * - Pub/sub (PROTOCOL.md section 10): `_subs` and `_watches` map the ids
+ *   of the current connection to their handles; `_subList`/`_watchList`
+ *   hold the established ones in creation order (what restoreState()
+ *   re-sends). A handle enters its map when its SUBSCRIBE/WATCH is queued
+ *   and its list when the broker accepts it, so one queued during an
+ *   outage is sent once, after the restored ones.
  */
 
 const net = require('net');
@@ -41,6 +49,7 @@ const codec = require('./codec');
 const frame = require('./frame');
 const keys = require('./key');
 const { IpchubError, FATAL, codeName } = require('./errors');
+const { Subscription, Watch, checkPattern } = require('./pubsub');
 
 const { KIND, KEY, WF_NOWAIT, LEN_PREFIX } = frame;
 const VERSION = require('../package.json').version;
@@ -61,6 +70,9 @@ const MAX_ERRMSG = 1024;
 const CLOSE_WAIT = 2000;            // close(): wait this long for the broker to hang up
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,255}$/;
+// Failures of a control operation that mean "the connection is gone": the
+// broker-side state went with it, so there is nothing left to end.
+const GONE = new Set(['IO', 'CLOSED']);
 
 /**
  * Check a name against PROTOCOL.md section 5. `forRegister` also refuses
@@ -133,7 +145,7 @@ function scanOwnFrames(buf, cb) {
         else if (b === 0xce) { id = h.readUInt32BE(p); p += 4; }
         else { id = Number(h.readBigUInt64BE(p)); p += 8; }
       }
-      if (h[p] === KEY.to) {
+      if (h[p] === KEY.to || h[p] === KEY.topic) {
         p++;
         const b = h[p++];
         let n;
@@ -206,6 +218,10 @@ class Hub extends EventEmitter {
     // see them. Bounded by what one event-loop turn reads.
     this._held = [];
     this._outageStart = null;
+    this._subs = new Map();     // id on the current connection -> Subscription
+    this._subList = [];         // established subscriptions, oldest first
+    this._watches = new Map();  // id on the current connection -> Watch
+    this._watchList = [];       // established watches, oldest first
 
     this.connId = null;
     this.brokerId = null;
@@ -358,8 +374,10 @@ class Hub extends EventEmitter {
     await this._openSocket(seed);
     const names = this._names.slice();
     const ops = names.map((n) => this._op(KIND.REGISTER, n, true));
-    // The REGISTERs went straight to the socket, ahead of what was queued
-    // while disconnected; the broker handles frames in order.
+    // The REGISTERs (then SUBSCRIBEs and WATCHes) went straight to the
+    // socket, ahead of what was queued while disconnected; the broker
+    // handles frames in order.
+    const restoring = this.restoreState();
     this._state = 'open';
     this._flush();
     const results = await Promise.allSettled(ops);
@@ -371,16 +389,61 @@ class Hub extends EventEmitter {
       throw lost[0].error;
     }
     if (lost.length) this._names = this._names.filter((n) => !lost.some((l) => l.name === n));
-    this.restoreState();
-    return { names: this._names.slice(), lost };
+    const restored = await restoring;
+    const gone = restored.find((r) => GONE.has(r.error.code) || r.error.code === 'TIMEOUT');
+    if (gone) throw gone.error;
+    const lostSubscriptions = [];
+    const lostWatches = [];
+    for (const r of restored) {
+      // The new broker refused it (LIMIT, INTERNAL, ...): the handle ends.
+      if (!this._forget(r.handle)) continue; // unsubscribe()d meanwhile
+      (r.handle instanceof Subscription ? lostSubscriptions : lostWatches).push({ handle: r.handle, error: r.error });
+    }
+    return {
+      names: this._names.slice(), lost,
+      subscriptions: this._subList.length, watches: this._watchList.length, lostSubscriptions, lostWatches,
+    };
   }
 
   /**
-   * Hook run after each (re)connection once names are restored, before
-   * 'reconnect' is emitted. Subscriptions will be restored here when the
-   * broker supports pub/sub.
+   * Run on each (re)connection right after the REGISTERs were written:
+   * re-sends every established subscription and watch, in creation order,
+   * under new ids mapped to the same handles (a restored watch reports the
+   * current owner again). Resolves with the failures, [{handle, error}].
    */
-  restoreState() {}
+  restoreState() {
+    const ops = [];
+    const redo = (handle, map, fields, kind, what) => {
+      if (map.get(handle.id) === handle) map.delete(handle.id);
+      const id = this._newId();
+      handle.id = id;
+      handle.epoch = this._epoch;
+      map.set(id, handle);
+      fields.splice(2, 0, KEY.id, id);
+      ops.push(this._ctl(fields, kind, what, true, id).then(() => null, (error) => ({ handle, error })));
+    };
+    for (const sub of this._subList) {
+      redo(sub, this._subs, [KEY.kind, KIND.SUBSCRIBE, KEY.topic, sub.pattern, KEY.policy, frame.POLICY[sub.policy]],
+        KIND.SUBSCRIBE, `SUBSCRIBE ${sub.pattern}`);
+    }
+    for (const w of this._watchList) {
+      redo(w, this._watches, [KEY.kind, KIND.WATCH, KEY.name, w.name], KIND.WATCH, `WATCH ${w.name}`);
+    }
+    return Promise.all(ops).then((rs) => rs.filter((r) => r !== null));
+  }
+
+  // End a handle locally: nothing more is delivered to it, and a reconnect
+  // does not restore it.
+  _forget(handle) {
+    if (!handle.active) return false;
+    handle.active = false;
+    const sub = handle instanceof Subscription;
+    const map = sub ? this._subs : this._watches;
+    if (map.get(handle.id) === handle) map.delete(handle.id);
+    if (sub) this._subList = this._subList.filter((x) => x !== handle);
+    else this._watchList = this._watchList.filter((x) => x !== handle);
+    return true;
+  }
 
   _onSocketClose(sock) {
     if (sock !== this._socket) return;
@@ -492,10 +555,13 @@ class Hub extends EventEmitter {
       scanOwnFrames(b, (kind, id, to) => {
         if (kind === KIND.SEND) {
           this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the message to ${to} was sent`, { id, to }));
+        } else if (kind === KIND.PUBLISH) {
+          this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the publication on ${to} was sent`, { id, topic: to }));
         }
       });
     }
     this._batchEntries = [];
+    for (const h of [...this._subs.values(), ...this._subList, ...this._watches.values(), ...this._watchList]) this._forget(h);
     this.emit('close', err && err.code !== 'CLOSED' ? err : undefined);
   }
 
@@ -577,6 +643,8 @@ class Hub extends EventEmitter {
     scanOwnFrames(buf, (kind, id, to) => {
       if (kind === KIND.SEND) {
         this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while sending to ${to}; the message may not have been delivered`, { id, to }));
+      } else if (kind === KIND.PUBLISH) {
+        this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while publishing on ${to}; the publication may not have been delivered`, { id, topic: to }));
       }
     });
   }
@@ -775,6 +843,201 @@ class Hub extends EventEmitter {
     return this;
   }
 
+  /* ------------------------------------------------------- publish/subscribe */
+
+  // A control operation answered by OK (SUBSCRIBE, UNSUBSCRIBE, UNWATCH)
+  // or by its first PRESENCE (WATCH): a pending entry under `id`, which is
+  // in `fields`. `direct` writes to the socket at once (restoreState()).
+  // A SUBSCRIBE/WATCH that times out locally is ended on the broker side
+  // with a fire-and-forget UNSUBSCRIBE/UNWATCH queued behind it, so a late
+  // acceptance cannot leave an orphan the hub no longer routes.
+  _ctl(fields, kind, what, direct, id) {
+    return new Promise((resolve, reject) => {
+      const entry = { what, to: undefined, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind, t0: now() };
+      try {
+        if (direct) {
+          entry.epoch = this._epoch;
+          this._socket.write(frame.encodeFrame(fields, null));
+        } else {
+          this._queue(fields, null, entry);
+        }
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      this._pending.set(id, entry);
+      entry.timer = setTimeout(() => {
+        if (!this._settle(id, entry, new IpchubError('TIMEOUT', `ipchub: no answer to ${what} within ${this._timeout} ms`, { id }))) return;
+        if (kind === KIND.SUBSCRIBE || kind === KIND.WATCH) {
+          try {
+            this._queue([KEY.kind, kind === KIND.SUBSCRIBE ? KIND.UNSUBSCRIBE : KIND.UNWATCH, KEY.id, this._newId(), KEY.sub, id], null, null);
+          } catch (_) {
+            // closed or over maxBuffered: the connection's end frees it
+          }
+        }
+      }, this._timeout);
+      if (entry.timer.unref) entry.timer.unref();
+    });
+  }
+
+  /**
+   * Publish `value` on `topic` to every matching subscription. Returns
+   * false when the outbound backlog is over highWaterMark (wait for
+   * 'drain'), like send(). A publication nobody subscribed to is not an
+   * error; the broker's refusals (BAD_NAME for a reserved ipchub.* topic,
+   * BAD_BODY, INTERNAL) arrive as 'send-error'. Throws IpchubError
+   * INVALID/BAD_NAME (malformed topic)/TOO_LARGE/WOULD_BLOCK/CLOSED.
+   */
+  publish(topic, value) {
+    checkName(topic, false);
+    const id = this._newId();
+    this._queue([KEY.kind, KIND.PUBLISH, KEY.id, id, KEY.topic, topic], codec.encodeShared(value), null);
+    if (this._backlog() > this._hwm) {
+      this._needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Subscribe to topics matching `pattern` ("a.*.c", "a.>").
+   * options.policy: 'drop-oldest' (default), 'drop-newest', 'disconnect'
+   * or 'block' (PROTOCOL.md section 10.2). callback(value, meta) runs for
+   * each publication, meta = { topic, from, sub, id, gap? }; gap is how
+   * many were lost just before this one. Resolves with the Subscription
+   * once the broker accepted it. Rejects BAD_NAME, LIMIT, INVALID, IO, ...
+   */
+  async subscribe(pattern, options, callback) {
+    if (typeof options === 'function' && callback === undefined) {
+      callback = options;
+      options = undefined;
+    }
+    const opts = options || {};
+    checkPattern(pattern);
+    const policy = opts.policy === undefined ? 'drop-oldest' : opts.policy;
+    if (!Object.prototype.hasOwnProperty.call(frame.POLICY, policy)) {
+      throw new IpchubError('INVALID', `ipchub: policy must be one of ${Object.keys(frame.POLICY).join(', ')}, not ${JSON.stringify(policy)}`);
+    }
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw new IpchubError('INVALID', 'ipchub: the subscribe() callback must be a function');
+    }
+    const sub = new Subscription(this, pattern, policy, callback || null);
+    const id = this._newId();
+    sub.id = id;
+    this._subs.set(id, sub);
+    try {
+      await this._ctl([KEY.kind, KIND.SUBSCRIBE, KEY.id, id, KEY.topic, pattern, KEY.policy, frame.POLICY[policy]],
+        KIND.SUBSCRIBE, `SUBSCRIBE ${pattern}`, false, id);
+    } catch (err) {
+      sub.active = false;
+      if (this._subs.get(id) === sub) this._subs.delete(id);
+      throw err;
+    }
+    if (!sub.active) return sub; // the hub closed meanwhile
+    sub.epoch = this._epoch;
+    this._subList.push(sub);
+    return sub;
+  }
+
+  /**
+   * Watch the owner of `name`: callback(ev) with ev = { name, event:
+   * 'owned'|'unowned'|'registered'|'released', reason?, owner? } for the
+   * current state (resolving the returned Watch), then for every change,
+   * and for the current state again after each reconnect.
+   */
+  async watch(name, callback) {
+    checkName(name, true);
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw new IpchubError('INVALID', 'ipchub: the watch() callback must be a function');
+    }
+    const w = new Watch(this, name, callback || null);
+    const id = this._newId();
+    w.id = id;
+    this._watches.set(id, w);
+    try {
+      await this._ctl([KEY.kind, KIND.WATCH, KEY.id, id, KEY.name, name], KIND.WATCH, `WATCH ${name}`, false, id);
+    } catch (err) {
+      w.active = false;
+      if (this._watches.get(id) === w) this._watches.delete(id);
+      throw err;
+    }
+    if (!w.active) return w;
+    w.epoch = this._epoch;
+    this._watchList.push(w);
+    return w;
+  }
+
+  /**
+   * Resolve with the owner's connection id as soon as `name` is owned (at
+   * once if it already is). options.timeout (ms, default: none) rejects
+   * with TIMEOUT; options.signal (AbortSignal) with CANCELLED; the hub's
+   * close with CLOSED.
+   */
+  waitFor(name, options = {}) {
+    return new Promise((resolve, reject) => {
+      const { timeout, signal } = options;
+      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+        reject(new IpchubError('INVALID', `ipchub: timeout must be a non-negative number of ms, not ${timeout}`));
+        return;
+      }
+      if (signal && signal.aborted) {
+        reject(new IpchubError('CANCELLED', `ipchub: waitFor(${name}) aborted`, { cause: signal.reason }));
+        return;
+      }
+      let w = null;
+      let done = false;
+      let timer = null;
+      const onClose = () => finish(new IpchubError('CLOSED', `ipchub: hub closed while waiting for ${name}`));
+      const onAbort = () => finish(new IpchubError('CANCELLED', `ipchub: waitFor(${name}) aborted`, { cause: signal.reason }));
+      const finish = (err, owner) => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        this.removeListener('close', onClose);
+        if (signal) signal.removeEventListener('abort', onAbort);
+        if (w) w.unwatch().catch(() => {});
+        if (err) reject(err);
+        else resolve(owner);
+      };
+      this.once('close', onClose);
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = setTimeout(() => finish(new IpchubError('TIMEOUT', `ipchub: ${name} not owned within ${timeout} ms`, { hubName: name })), timeout);
+      }
+      this.watch(name, (ev) => {
+        if (ev.event === 'owned' || ev.event === 'registered') finish(null, ev.owner);
+      }).then((watch) => {
+        w = watch;
+        if (done) watch.unwatch().catch(() => {});
+      }, (err) => finish(err));
+    });
+  }
+
+  // End a Subscription or Watch: locally at once, then on the broker if
+  // its id belongs to the current connection (an outage already ended it
+  // there, and the reconnect will not restore it).
+  async _end(handle, kind, what) {
+    const epoch = handle.epoch;
+    const oldId = handle.id;
+    if (!this._forget(handle)) return;
+    if (epoch !== this._epoch || (this._state !== 'open' && this._state !== 'welcomed')) return;
+    const id = this._newId();
+    try {
+      await this._ctl([KEY.kind, kind, KEY.id, id, KEY.sub, oldId], kind, what, false, id);
+    } catch (err) {
+      if (GONE.has(err.code) || err.code === 'NO_SUCH_REQUEST') return;
+      throw err;
+    }
+  }
+
+  _unsubscribe(sub) {
+    return this._end(sub, KIND.UNSUBSCRIBE, `UNSUBSCRIBE ${sub.pattern}`);
+  }
+
+  _unwatch(w) {
+    return this._end(w, KIND.UNWATCH, `UNWATCH ${w.name}`);
+  }
+
   /** Stop the hub from keeping the process alive (like socket.unref()). */
   unref() {
     this._unref = true;
@@ -867,6 +1130,9 @@ class Hub extends EventEmitter {
         else this._onRequest(f);
         break;
       case KIND.REPLY: this._onReply(f); break;
+      case KIND.PUBLISH: this._onPublish(f); break;
+      case KIND.GAP: this._onGap(f); break;
+      case KIND.PRESENCE: this._onPresence(f); break;
       case KIND.ERROR: this._onError(sock, f); break;
       case KIND.OK:
       case KIND.PONG: {
@@ -1007,6 +1273,42 @@ class Hub extends EventEmitter {
     this._settle(f.id, e, null, e.withSender ? { value, from } : value);
   }
 
+  _onPublish(f) {
+    const sub = this._subs.get(f.sub);
+    if (!sub || !sub.active) return; // unsubscribe()d: it was in flight
+    const from = this._from(f);
+    let value;
+    try {
+      value = f.body ? codec.decode(f.body) : undefined;
+    } catch (err) {
+      const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a publication on ${f.topic} from ${from.name || from.id}: ${err.message}`,
+        { id: f.id, from, topic: f.topic, sub, raw: Buffer.from(f.body), cause: err });
+      if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+      return;
+    }
+    const meta = { topic: f.topic, from, sub, id: f.id };
+    sub._deliver(value, meta);
+    this._emitSafe('publication', value, meta);
+  }
+
+  _onGap(f) {
+    const sub = this._subs.get(f.sub);
+    if (!sub || !sub.active) return;
+    this._emitSafe('gap', sub._lost(f.count));
+  }
+
+  _onPresence(f) {
+    const w = this._watches.get(f.id);
+    if (!w || !w.active) return;
+    const ev = { name: f.name, event: frame.PRESENCE_EVENTS[f.event] };
+    if (f.reason !== null) ev.reason = frame.RELEASE_REASONS[f.reason];
+    if (f.conn !== null) ev.owner = f.conn;
+    w._deliver(ev);
+    this._emitSafe('presence', ev, w);
+    const e = this._pending.get(f.id);
+    if (e && e.kind === KIND.WATCH) this._settle(f.id, e, null, undefined);
+  }
+
   _onError(sock, f) {
     const name = codeName(f.code);
     if (FATAL.has(f.code)) {
@@ -1034,6 +1336,12 @@ class Hub extends EventEmitter {
     if (e && (f.ref === null || f.ref === e.kind)) {
       if (e.to !== undefined) props.to = e.to;
       this._settle(f.id, e, new IpchubError(name, `ipchub: ${e.what} failed: ${name}${f.msg ? ': ' + f.msg : ''}`, props));
+      return;
+    }
+    if (f.ref === KIND.PUBLISH) {
+      // PUBLISH is answered only when refused (PROTOCOL.md section 10.2).
+      const e2 = new IpchubError(name, `ipchub: publication not accepted: ${name}${f.msg ? ': ' + f.msg : ''}`, props);
+      if (!this._emitSafe('send-error', e2)) process.emitWarning(`${e2.message} (no 'send-error' listener)`, 'IpchubWarning');
       return;
     }
     if (f.ref === KIND.SEND || f.ref === null) {

@@ -17,6 +17,8 @@ const { IpchubError } = require('./errors');
 const KIND = Object.freeze({
   HELLO: 1, WELCOME: 2, AUTH: 3, BYE: 4, PING: 5, PONG: 6, REGISTER: 7, UNREGISTER: 8,
   OK: 9, ERROR: 10, SEND: 11, REQUEST: 12, REPLY: 13, CANCEL: 14,
+  SUBSCRIBE: 20, UNSUBSCRIBE: 21, PUBLISH: 22, GAP: 23, WATCH: 24, UNWATCH: 25, PRESENCE: 26,
+  MONITOR: 27,
 });
 const KIND_NAMES = Object.fromEntries(Object.entries(KIND).map(([k, v]) => [v, k]));
 
@@ -24,7 +26,7 @@ const KEY = Object.freeze({
   kind: 0, id: 1, to: 2, to_id: 3, from: 4, from_id: 5, name: 6, code: 7, msg: 8, ver: 9,
   ver_min: 10, conn: 11, agent: 12, broker: 13, max_frame: 14, timeout: 15, flags: 16,
   uid: 17, key: 18, ref: 19, challenge: 20, pk: 21, nonce: 22, sig: 23, topic: 24,
-  policy: 25, count: 26,
+  policy: 25, count: 26, sub: 27, event: 28, reason: 29, filter: 30,
 });
 const KEY_NAMES = Object.keys(KEY); // index = key number
 
@@ -37,7 +39,8 @@ const KEY_TYPES = [
   ['s', 1, 255], ['u', 0, U64], ['s', 0, 1024], ['u', 0, U64], ['u', 0, U64], ['u', 0, U64],
   ['s', 0, 128], ['s', 0, 32], ['u', 0, U32], ['u', 0, U32], ['u', 0, U32], ['u', 0, U32],
   ['b', 1, 32], ['u', 0, U64], ['b', 32, 32], ['b', 32, 32], ['b', 32, 32], ['b', 64, 64],
-  ['s', 1, 255], ['u', 0, U64], ['u', 0, U64],
+  ['s', 1, 255], ['u', 0, 3], ['u', 0, U64], ['u', 0, U64], ['u', 0, U8], ['u', 0, U8],
+  ['s', 0, 255],
 ];
 
 const WF_NOWAIT = 1;
@@ -65,7 +68,18 @@ const B2C = new Map([
   [KIND.SEND, { req: bit('kind', 'id', 'to', 'from_id'), opt: bit('from', 'uid', 'key'), body: true }],
   [KIND.REQUEST, { req: bit('kind', 'id', 'to', 'from_id'), opt: bit('from', 'timeout', 'uid', 'key'), body: true }],
   [KIND.REPLY, { req: bit('kind', 'id', 'from_id'), opt: bit('from', 'code', 'msg', 'uid', 'key'), body: true }],
+  // Section 10: a delivered publication, lost publications, a watched name's owner, a tap copy.
+  [KIND.PUBLISH, { req: bit('kind', 'id', 'topic', 'sub', 'from_id'), opt: bit('from', 'uid', 'key'), body: true }],
+  [KIND.GAP, { req: bit('kind', 'sub', 'count'), opt: 0, body: false }],
+  [KIND.PRESENCE, { req: bit('kind', 'id', 'name', 'event'), opt: bit('conn', 'reason'), body: false }],
+  [KIND.MONITOR, { req: bit('kind', 'sub', 'conn', 'event'), opt: bit('count'), body: true }],
 ]);
+
+// PRESENCE event and reason values (PROTOCOL.md section 3, keys 28 and 29).
+const PRESENCE_EVENTS = Object.freeze({ 1: 'owned', 2: 'unowned', 3: 'registered', 4: 'released' });
+const RELEASE_REASONS = Object.freeze({ 1: 'unregister', 2: 'disconnect', 3: 'revoked' });
+// SUBSCRIBE policy values (section 10.2).
+const POLICY = Object.freeze({ 'drop-oldest': 0, 'drop-newest': 1, disconnect: 2, block: 3 });
 
 /* ------------------------------------------------------------------ writing */
 
@@ -215,6 +229,10 @@ class Frame {
     this.topic = null;
     this.policy = null;
     this.count = null;
+    this.sub = null;
+    this.event = null;
+    this.reason = null;
+    this.filter = null;
     this.body = null;
   }
 }
@@ -317,6 +335,14 @@ function parseFrame(buf) {
   }
   // Key ids are Ed25519 public keys in protocol version 1 (section 6.7).
   if (f.key !== null && f.key.length !== 32) throw bad(`key of ${f.key.length} bytes (version 1 key ids are 32)`);
+  if (f.kind === KIND.PRESENCE) {
+    if (!PRESENCE_EVENTS[f.event]) throw bad(`PRESENCE event ${f.event} is not 1..4`);
+    const owned = f.event === 1 || f.event === 3 || f.event === 4;
+    if (owned !== (f.conn !== null)) throw bad(`PRESENCE ${PRESENCE_EVENTS[f.event]} ${owned ? 'lacks' : 'may not carry'} conn`);
+    if ((f.event === 4) !== (f.reason !== null)) throw bad(`PRESENCE ${PRESENCE_EVENTS[f.event]} ${f.event === 4 ? 'lacks' : 'may not carry'} reason`);
+    if (f.reason !== null && !RELEASE_REASONS[f.reason]) throw bad(`PRESENCE reason ${f.reason} is not 1..3`);
+  }
+  if (f.kind === KIND.MONITOR && (f.event < 1 || f.event > 2)) throw bad(`MONITOR event ${f.event} is not 1 or 2`);
   if (p < end) {
     if (!rule.body) throw bad(`${KIND_NAMES[f.kind]} carries a body`);
     f.body = buf.subarray(p, end);
@@ -384,5 +410,5 @@ class FrameReader {
 
 module.exports = {
   KIND, KIND_NAMES, KEY, WF_NOWAIT, LEN_PREFIX, MIN_FRAME, MAX_HEADER, MAX_FRAME_DEFAULT,
-  MAX_PRE_WELCOME_FRAME, headerSize, writeHeader, encodeFrame, parseFrame, FrameReader, Frame,
+  MAX_PRE_WELCOME_FRAME, PRESENCE_EVENTS, RELEASE_REASONS, POLICY, headerSize, writeHeader, encodeFrame, parseFrame, FrameReader, Frame,
 };

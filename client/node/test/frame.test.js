@@ -97,3 +97,26 @@ test('a malformed frame from the broker closes the hub with BAD_FRAME', { timeou
     srv.close();
   }
 });
+
+test('pub/sub and presence frames (PROTOCOL.md section 10) parse and are checked', () => {
+  const p = frame.parseFrame(body(frame.encodeFrame([K.kind, KIND.PUBLISH, K.id, 9, K.topic, 'a.b', K.sub, 5, K.from_id, 3, K.from, 'p', K.uid, 1000], Buffer.from([0xc0]))));
+  assert.deepEqual([p.topic, p.sub, p.from_id, p.from, p.uid, p.body.length], ['a.b', 5, 3, 'p', 1000, 1]);
+  const g = frame.parseFrame(body(frame.encodeFrame([K.kind, KIND.GAP, K.sub, 5, K.count, 2 ** 40], null)));
+  assert.deepEqual([g.sub, g.count], [5, 2 ** 40]);
+  const r = frame.parseFrame(body(frame.encodeFrame([K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 4, K.conn, 12, K.reason, 2], null)));
+  assert.deepEqual([r.id, r.name, r.event, r.conn, r.reason], [7, 'svc', 4, 12, 2]);
+  const bad = [
+    [K.kind, KIND.PUBLISH, K.id, 9, K.topic, 'a', K.from_id, 3],              // no sub
+    [K.kind, KIND.GAP, K.sub, 5],                                             // no count
+    [K.kind, KIND.GAP, K.sub, 5, K.count, 1, K.topic, 'a'],                   // key not allowed
+    [K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 5],              // event out of range
+    [K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 3],              // REGISTERED without conn
+    [K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 4, K.conn, 1],   // RELEASED without reason
+    [K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 4, K.conn, 1, K.reason, 9],
+    [K.kind, KIND.PRESENCE, K.id, 7, K.name, 'svc', K.event, 2, K.conn, 1],   // UNOWNED with conn
+    [K.kind, KIND.SUBSCRIBE, K.id, 1, K.topic, 'a'],                          // client-only kind
+  ];
+  for (const fields of bad) assert.throws(() => frame.parseFrame(body(frame.encodeFrame(fields, null))), { code: 'BAD_FRAME' }, JSON.stringify(fields));
+  // policy is a uint 0..3
+  assert.throws(() => frame.parseFrame(Buffer.from('83' + '0009' + '0101' + '1904', 'hex')), { code: 'BAD_FRAME' });
+});
