@@ -11,8 +11,8 @@ export type WireErrorCode =
   | 'OK' | 'BAD_FRAME' | 'TOO_LARGE' | 'UNSUPPORTED_VERSION' | 'PROTOCOL' | 'BAD_NAME'
   | 'NAME_TAKEN' | 'NOT_OWNER' | 'NO_SUCH_PEER' | 'PEER_GONE' | 'TIMEOUT' | 'QUEUE_FULL'
   | 'LIMIT' | 'NOT_AUTHORIZED' | 'AUTH_FAILED' | 'NO_SUCH_REQUEST' | 'REMOTE_ERROR'
-  | 'CANCELLED' | 'SHUTTING_DOWN' | 'INTERNAL' | 'BAD_BODY';
-export type LocalErrorCode = 'IO' | 'CLOSED' | 'NOMEM' | 'INVALID' | 'WOULD_BLOCK' | 'NO_BROKER' | 'INTERRUPTED' | 'BAD_KEY';
+  | 'CANCELLED' | 'SHUTTING_DOWN' | 'INTERNAL' | 'BAD_BODY' | 'BAD_FILTER';
+export type LocalErrorCode = 'IO' | 'CLOSED' | 'NOMEM' | 'INVALID' | 'WOULD_BLOCK' | 'NO_BROKER' | 'INTERRUPTED' | 'BAD_KEY' | 'WRONG_THREAD';
 export type ErrorCode = WireErrorCode | LocalErrorCode | 'UNKNOWN';
 
 export const codes: Readonly<Record<WireErrorCode | LocalErrorCode, number>>;

@@ -30,6 +30,7 @@ const WIRE_CODES = Object.freeze({
   SHUTTING_DOWN: 18,
   INTERNAL: 19,
   BAD_BODY: 20,
+  BAD_FILTER: 21,
 });
 
 const LOCAL_CODES = Object.freeze({
@@ -41,6 +42,7 @@ const LOCAL_CODES = Object.freeze({
   NO_BROKER: 69,    // nothing listens at the socket path
   INTERRUPTED: 70,  // kept for parity with the C library; not produced by this package
   BAD_KEY: 71,      // key file missing, malformed, a symlink, not ours or readable by group/other
+  WRONG_THREAD: 72, // kept for parity with the C library (its event API); not produced by this package
 });
 
 const CODES = Object.freeze({ ...WIRE_CODES, ...LOCAL_CODES });
