@@ -20,7 +20,11 @@
  *   handle-wide counter, so they never repeat across connections) and a
  *   min-heap by local deadline. Every path that ends an entry removes it
  *   from both before its callback runs, so each callback runs once.
- * - the restore list (async.h).
+ * - the restore list (async.h): names, subscriptions and watches, with
+ *   the translation of subscription/watch ids from the current
+ *   connection's (wire_id) to the application's (app_id). remapped stays
+ *   false until a first replay gives some record a wire_id different from
+ *   its app_id, so deliveries skip the lookup until then.
  * - one state timer (timer_at): reconnection backoff, handshake deadline
  *   or close linger, depending on the state.
  *
@@ -136,6 +140,7 @@ struct ipchub_async {
 	int closed_code;
 
 	struct rnode *rhead;
+	bool remapped;
 	unsigned restore_left, restore_ok;
 	struct ipchub_async_lost *lost;
 	size_t n_lost, cap_lost;
@@ -362,8 +367,40 @@ static void pend_free(struct pend *p)
 
 static bool rec_equal(const struct async_rec *x, const struct async_rec *y)
 {
+	if (x->app_id || y->app_id)
+		return x->kind == y->kind && x->app_id == y->app_id;
 	return x->kind == y->kind && x->skey == y->skey && x->len == y->len &&
 	       memcmp(x->str, y->str, x->len) == 0;
+}
+
+static struct async_rec *rec_by_app(ipchub_async *a, uint8_t kind,
+				    uint64_t app_id)
+{
+	for (struct rnode *n = a->rhead; n; n = n->next)
+		if (n->r.kind == kind && n->r.app_id == app_id && app_id)
+			return &n->r;
+	return NULL;
+}
+
+static struct async_rec *rec_find(ipchub_async *a, const struct async_rec *r)
+{
+	for (struct rnode *n = a->rhead; n; n = n->next)
+		if (rec_equal(&n->r, r))
+			return &n->r;
+	return NULL;
+}
+
+/* The application's id of a subscription or watch the broker named by
+ * its id on this connection. An id no record has (e.g. a subscription
+ * whose SUBSCRIBE was never replayed) is its own. */
+static uint64_t app_id_of(const ipchub_async *a, uint8_t kind, uint64_t wire)
+{
+	if (!a->remapped)
+		return wire;
+	for (const struct rnode *n = a->rhead; n; n = n->next)
+		if (n->r.kind == kind && n->r.app_id && n->r.wire_id == wire)
+			return n->r.app_id;
+	return wire;
 }
 
 int async_restore_add(ipchub_async *a, const struct async_rec *r)
@@ -465,6 +502,18 @@ static void settle(ipchub_async *a, struct pend *p, int code, ipchub_msg *m)
 		m = NULL;
 		break;
 	case P_OP:
+		if (p->rec && p->rec->app_id && p->action == ASYNC_REC_REMOVE) {
+			/* NO_SUCH_REQUEST: the broker no longer has it (its
+			 * removal was parked across a reconnection, and the
+			 * record was not replayed). Any other failure leaves
+			 * it live, so it is replayed again. */
+			struct async_rec *r = rec_find(a, p->rec);
+
+			if (code == IPCHUB_E_NO_SUCH_REQUEST && r && r->removing)
+				code = IPCHUB_OK;
+			if (code != IPCHUB_OK && r)
+				r->removing = false;
+		}
 		if (code == IPCHUB_OK && p->rec) {
 			if (p->action == ASYNC_REC_ADD &&
 			    async_restore_add(a, p->rec) != IPCHUB_OK)
@@ -581,17 +630,33 @@ static struct pend *pend_take_all(ipchub_async *a)
 	return list;
 }
 
-/* Collect the ids of SEND frames in a record FIFO (for reporting). */
-static int collect_sends(struct orecq *q, uint64_t **ids, size_t *n)
+/* The public kind under which a lost frame of ours is reported to
+ * on_error: SEND and PUBLISH have no other way to fail; 0: not reported
+ * there (requests and operations fail through their callbacks). */
+static int reported_kind(uint8_t wire_kind)
+{
+	switch (wire_kind) {
+	case WIRE_SEND:
+		return IPCHUB_KIND_SEND;
+	case WIRE_PUBLISH:
+		return IPCHUB_KIND_PUBLISH;
+	default:
+		return 0;
+	}
+}
+
+/* Collect the records of SEND and PUBLISH frames in a record FIFO (for
+ * reporting). */
+static int collect_sends(struct orecq *q, struct orec **recs, size_t *n)
 {
 	size_t cnt = 0;
-	uint64_t *v;
+	struct orec *v;
 
 	for (size_t i = 0; i < q->n; i++)
-		if (q->v[(q->head + i) & (q->cap - 1)].kind == WIRE_SEND)
+		if (reported_kind(q->v[(q->head + i) & (q->cap - 1)].kind))
 			cnt++;
 	*n = 0;
-	*ids = NULL;
+	*recs = NULL;
 	if (!cnt)
 		return 0;
 	v = malloc(cnt * sizeof(*v));
@@ -600,10 +665,10 @@ static int collect_sends(struct orecq *q, uint64_t **ids, size_t *n)
 	for (size_t i = 0; i < q->n; i++) {
 		struct orec *r = &q->v[(q->head + i) & (q->cap - 1)];
 
-		if (r->kind == WIRE_SEND)
-			v[(*n)++] = r->id;
+		if (reported_kind(r->kind))
+			v[(*n)++] = *r;
 	}
-	*ids = v;
+	*recs = v;
 	return 0;
 }
 
@@ -615,7 +680,7 @@ static void finish(ipchub_async *a, int code)
 					.code = code};
 	int pcode = (code == IPCHUB_OK || code == IPCHUB_E_IO) ? IPCHUB_E_CLOSED
 							      : code;
-	uint64_t *ids1, *ids2;
+	struct orec *ids1, *ids2;
 	size_t n1, n2;
 	struct pend *list;
 
@@ -645,10 +710,12 @@ static void finish(ipchub_async *a, int code)
 		settle(a, p, pcode, NULL);
 	}
 	for (size_t i = 0; i < n1; i++)
-		fire_error(a, IPCHUB_E_CLOSED, ids1[i], IPCHUB_KIND_SEND, NULL,
+		fire_error(a, IPCHUB_E_CLOSED, ids1[i].id,
+			   reported_kind(ids1[i].kind), NULL,
 			   "the handle closed before the message was sent");
 	for (size_t i = 0; i < n2; i++)
-		fire_error(a, IPCHUB_E_CLOSED, ids2[i], IPCHUB_KIND_SEND, NULL,
+		fire_error(a, IPCHUB_E_CLOSED, ids2[i].id,
+			   reported_kind(ids2[i].kind), NULL,
 			   "the handle closed before the message was sent");
 	free(ids1);
 	free(ids2);
@@ -679,7 +746,7 @@ static void conn_lost(ipchub_async *a, int code)
 	struct sess_buf nb = {0};
 	struct orecq nq = {0};
 	struct pend *list = NULL, *p;
-	bool cut_send = false;
+	int cut_kind = 0;
 	uint64_t cut_id = 0;
 	const uint8_t *data;
 	size_t len, off = 0;
@@ -694,10 +761,8 @@ static void conn_lost(ipchub_async *a, int code)
 		struct orec r = orecq_pop(&a->recs);
 
 		off = r.len - a->head_done;
-		if (r.kind == WIRE_SEND) {
-			cut_send = true;
-			cut_id = r.id;
-		}
+		cut_kind = reported_kind(r.kind);
+		cut_id = r.id;
 	}
 	a->head_done = 0;
 	/* Untouched frames, then the old park: the new park, in order. On
@@ -774,8 +839,8 @@ static void conn_lost(ipchub_async *a, int code)
 		list = p->next;
 		settle(a, p, IPCHUB_E_IO, NULL);
 	}
-	if (cut_send)
-		fire_error(a, IPCHUB_E_IO, cut_id, IPCHUB_KIND_SEND, NULL,
+	if (cut_kind)
+		fire_error(a, IPCHUB_E_IO, cut_id, cut_kind, NULL,
 			   "the connection was lost while the message was being written");
 	if (was_up && !a->in_outage) {
 		struct ipchub_async_event ev = {
@@ -909,8 +974,11 @@ static void on_welcome(ipchub_async *a)
 	a->st = ST_RESTORING;
 	for (struct rnode *n = a->rhead; n; n = n->next) {
 		struct frame_hdr f;
-		struct pend *p = calloc(1, sizeof(*p));
+		struct pend *p;
 
+		if (n->r.removing)
+			continue; /* its parked removal follows: gone either way */
+		p = calloc(1, sizeof(*p));
 		if (!p || pend_reserve(a) ||
 		    !(p->rec = malloc(sizeof(*p->rec)))) {
 			pend_free(p);
@@ -931,6 +999,12 @@ static void on_welcome(ipchub_async *a)
 		}
 		pend_insert(a, p);
 		a->restore_left++;
+		if (n->r.app_id) {
+			/* From now on the broker knows it by this id. */
+			n->r.wire_id = p->id;
+			p->rec->wire_id = p->id;
+			a->remapped = true;
+		}
 	}
 	if (merge_park(a, &big, &nbig)) {
 		free(big);
@@ -949,9 +1023,9 @@ static void on_welcome(ipchub_async *a)
 	for (size_t i = 0; i < nbig; i++) {
 		struct pend *p = pend_find(a, big[i].id);
 
-		if (big[i].kind == WIRE_SEND) {
+		if (reported_kind(big[i].kind)) {
 			fire_error(a, IPCHUB_E_TOO_LARGE, big[i].id,
-				   IPCHUB_KIND_SEND, NULL,
+				   reported_kind(big[i].kind), NULL,
 				   "the message exceeds the new broker's maximum frame");
 		} else if (p) {
 			pend_remove(a, p);
@@ -1036,11 +1110,43 @@ static void on_error_frame(ipchub_async *a, const struct sess_event *ev)
 	 * requests, operations and CANCELs that already ended are dropped,
 	 * and so is the SHUTTING_DOWN notice that precedes BYE. */
 	if (ev->ref == WIRE_SEND || ev->ref == WIRE_REPLY ||
+	    ev->ref == WIRE_PUBLISH ||
 	    (ev->ref == 0 && ev->code != IPCHUB_E_SHUTTING_DOWN))
 		fire_error(a, ev->code, ev->id,
 			   ev->ref == WIRE_SEND ? IPCHUB_KIND_SEND
-			   : ev->ref == WIRE_REPLY ? IPCHUB_KIND_REPLY : 0,
+			   : ev->ref == WIRE_REPLY ? IPCHUB_KIND_REPLY
+			   : ev->ref == WIRE_PUBLISH ? IPCHUB_KIND_PUBLISH : 0,
 			   m->to, m->errtext);
+	ipchub_msg_free(m);
+}
+
+/* A PRESENCE: the first one of a watch answers its WATCH (or its replay)
+ * and, like every later one, goes to on_presence. */
+static void on_presence(ipchub_async *a, ipchub_msg *m)
+{
+	struct pend *p = pend_find(a, m->id);
+	struct ipchub_async_presence ev;
+
+	if (p && p->type != P_REQUEST && p->frame_kind == WIRE_WATCH) {
+		pend_remove(a, p);
+		if (p->type == P_RESTORE)
+			restore_answered(a, p, IPCHUB_OK);
+		else
+			settle(a, p, IPCHUB_OK, NULL);
+		if (a->free_pending || a->st == ST_CLOSED) {
+			ipchub_msg_free(m);
+			return;
+		}
+	}
+	ev = (struct ipchub_async_presence){
+		.watch = app_id_of(a, WIRE_WATCH, m->id),
+		.name = m->name,
+		.event = (int)m->event,
+		.reason = (int)m->reason,
+		.owner = m->conn,
+	};
+	if (a->cb.on_presence)
+		a->cb.on_presence(a, &ev, a->ud);
 	ipchub_msg_free(m);
 }
 
@@ -1050,6 +1156,25 @@ static void on_msg(ipchub_async *a, ipchub_msg *m)
 
 	m->epoch = a->epoch;
 	switch (m->kind) {
+	case IPCHUB_KIND_PUBLISH:
+		m->sub = app_id_of(a, WIRE_SUBSCRIBE, m->sub);
+		if (a->cb.on_message)
+			a->cb.on_message(a, m, a->ud);
+		else
+			ipchub_msg_free(m);
+		return;
+	case IPCHUB_KIND_GAP:
+		if (a->cb.on_gap)
+			a->cb.on_gap(a, app_id_of(a, WIRE_SUBSCRIBE, m->sub),
+				     m->count, a->ud);
+		ipchub_msg_free(m);
+		return;
+	case IPCHUB_KIND_PRESENCE:
+		on_presence(a, m);
+		return;
+	case IPCHUB_KIND_MONITOR: /* this API opens no taps */
+		ipchub_msg_free(m);
+		return;
 	case IPCHUB_KIND_SEND:
 		if (a->cb.on_message)
 			a->cb.on_message(a, m, a->ud);
@@ -1475,10 +1600,11 @@ static int usable(const ipchub_async *a)
 
 int async_stateful_op(ipchub_async *a, uint8_t frame_kind,
 		      const struct async_rec *r, enum async_rec_action action,
-		      ipchub_async_done_fn cb, void *ud)
+		      ipchub_async_done_fn cb, void *ud, uint64_t *id_out)
 {
 	struct frame_hdr f;
 	struct pend *p;
+	struct async_rec *live = NULL;
 	int rc;
 
 	CHECK(a);
@@ -1500,14 +1626,29 @@ int async_stateful_op(ipchub_async *a, uint8_t frame_kind,
 	p->dcb = cb;
 	p->ud = ud;
 	p->deadline = now_ns() + ms_ns(a->timeout_ms);
-	rec_frame(&f, frame_kind, r, p->id);
+	if (frame_kind == WIRE_UNSUBSCRIBE || frame_kind == WIRE_UNWATCH) {
+		live = rec_find(a, r);
+		frame_init(&f, frame_kind);
+		f.id = p->id;
+		f.sub = live ? live->wire_id : r->app_id;
+		f.has |= FH(WK_ID) | FH(WK_SUB);
+	} else {
+		if (p->rec && action == ASYNC_REC_ADD &&
+		    (frame_kind == WIRE_SUBSCRIBE || frame_kind == WIRE_WATCH))
+			p->rec->app_id = p->rec->wire_id = p->id;
+		rec_frame(&f, frame_kind, r, p->id);
+	}
 	rc = enqueue(a, &f, NULL, 0, true, false);
 	if (rc) {
 		pend_free(p);
 		return rc;
 	}
+	if (live)
+		live->removing = true;
 	a->next_id++;
 	pend_insert(a, p);
+	if (id_out)
+		*id_out = p->id;
 	enter(a);
 	leave(a);
 	return IPCHUB_OK;
@@ -1531,7 +1672,7 @@ static int name_op(ipchub_async *a, uint8_t kind, const char *name,
 	r.len = (uint16_t)len;
 	return async_stateful_op(a, kind, &r,
 				 kind == WIRE_REGISTER ? ASYNC_REC_ADD : ASYNC_REC_REMOVE,
-				 cb, ud);
+				 cb, ud, NULL);
 }
 
 int ipchub_async_register(ipchub_async *a, const char *name,
@@ -1544,6 +1685,83 @@ int ipchub_async_unregister(ipchub_async *a, const char *name,
 			    ipchub_async_done_fn cb, void *ud)
 {
 	return name_op(a, WIRE_UNREGISTER, name, cb, ud);
+}
+
+/* ---- public: subscriptions and watches ------------------------------ */
+
+int ipchub_async_subscribe(ipchub_async *a, const char *pattern, int policy,
+			   ipchub_async_done_fn cb, void *ud, uint64_t *sub_id)
+{
+	struct async_rec r = {.kind = WIRE_SUBSCRIBE, .skey = WK_TOPIC};
+	size_t len;
+
+	CHECK(a);
+	if (!pattern || policy < 0 || policy >= WIRE_POLICY_MAX_)
+		return IPCHUB_E_INVALID;
+	/* The broker checks the segments (BAD_NAME through cb); only what
+	 * the frame cannot carry is refused here. */
+	len = strnlen(pattern, IPCHUB_MAX_NAME + 1);
+	if (len == 0 || len > IPCHUB_MAX_NAME)
+		return IPCHUB_E_BAD_NAME;
+	memcpy(r.str, pattern, len);
+	r.str[len] = '\0';
+	r.len = (uint16_t)len;
+	if (policy != WIRE_POLICY_DROP_OLDEST) {
+		r.nkey = WK_POLICY;
+		r.num = (uint32_t)policy;
+	}
+	return async_stateful_op(a, WIRE_SUBSCRIBE, &r, ASYNC_REC_ADD, cb, ud,
+				 sub_id);
+}
+
+/* End a confirmed subscription or watch (kind: the record's). */
+static int un_op(ipchub_async *a, uint8_t kind, uint8_t frame_kind,
+		 uint64_t id, ipchub_async_done_fn cb, void *ud)
+{
+	struct async_rec *r;
+	int rc;
+
+	CHECK(a);
+	rc = usable(a);
+	if (rc)
+		return rc;
+	r = rec_by_app(a, kind, id);
+	if (!r || r->removing)
+		return IPCHUB_E_NO_SUCH_REQUEST;
+	return async_stateful_op(a, frame_kind, r, ASYNC_REC_REMOVE, cb, ud,
+				 NULL);
+}
+
+int ipchub_async_unsubscribe(ipchub_async *a, uint64_t sub_id,
+			     ipchub_async_done_fn cb, void *ud)
+{
+	return un_op(a, WIRE_SUBSCRIBE, WIRE_UNSUBSCRIBE, sub_id, cb, ud);
+}
+
+int ipchub_async_watch(ipchub_async *a, const char *name,
+		       ipchub_async_done_fn cb, void *ud, uint64_t *watch_id)
+{
+	struct async_rec r = {.kind = WIRE_WATCH, .skey = WK_NAME};
+	size_t len;
+	int rc;
+
+	CHECK(a);
+	rc = hdr_check_name(name, &len);
+	if (rc)
+		return rc;
+	if (name_is_reserved(name, len))
+		return IPCHUB_E_BAD_NAME;
+	memcpy(r.str, name, len);
+	r.str[len] = '\0';
+	r.len = (uint16_t)len;
+	return async_stateful_op(a, WIRE_WATCH, &r, ASYNC_REC_ADD, cb, ud,
+				 watch_id);
+}
+
+int ipchub_async_unwatch(ipchub_async *a, uint64_t watch_id,
+			 ipchub_async_done_fn cb, void *ud)
+{
+	return un_op(a, WIRE_WATCH, WIRE_UNWATCH, watch_id, cb, ud);
 }
 
 /* ---- public: messages ------------------------------------------------ */
@@ -1573,6 +1791,36 @@ int ipchub_async_send(ipchub_async *a, const char *to, const void *body,
 	a->next_id++;
 	if (id_out)
 		*id_out = f.id;
+	enter(a);
+	leave(a);
+	return IPCHUB_OK;
+}
+
+int ipchub_async_publish(ipchub_async *a, const char *topic,
+			 const void *body, size_t len)
+{
+	struct frame_hdr f;
+	size_t tlen;
+	int rc;
+
+	CHECK(a);
+	rc = usable(a);
+	if (!rc)
+		rc = hdr_check_name(topic, &tlen);
+	if (!rc && name_is_reserved(topic, tlen))
+		rc = IPCHUB_E_BAD_NAME;
+	if (!rc)
+		rc = hdr_check_body(out_limit(a), body, len);
+	if (rc)
+		return rc;
+	frame_init(&f, WIRE_PUBLISH);
+	f.id = a->next_id;
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_TOPIC, topic, tlen);
+	rc = enqueue(a, &f, body, len, false, false);
+	if (rc)
+		return rc;
+	a->next_id++;
 	enter(a);
 	leave(a);
 	return IPCHUB_OK;

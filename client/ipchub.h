@@ -417,10 +417,15 @@ int ipchub_pack_str(ipchub_pack *p, const char *s);
  * handshake in process(); on_state reports CONNECTED. When the connection
  * is lost (broker restart, socket error, EOF, BYE SHUTTING_DOWN) the
  * handle reconnects with exponential backoff (50 ms doubling to 5 s, full
- * jitter), re-registers its names (and, with pub/sub, its subscriptions
- * and watches) in their original order, then sends what was queued
- * meanwhile. on_state reports DISCONNECTED(code) once per outage and
- * RECONNECTED(gap, names restored, names lost to another process). A
+ * jitter), re-registers its names, subscriptions and watches in their
+ * original order, then sends what was queued meanwhile. on_state reports
+ * DISCONNECTED(code) once per outage and RECONNECTED(gap, records
+ * restored, records refused, e.g. names lost to another process).
+ * Subscriptions and watches keep the ids the application got. Publications
+ * sent while the subscription was down are not replayed (the broker keeps
+ * none): DISCONNECTED .. RECONNECTED is the gap. A restored watch's first
+ * answer comes to on_presence as OWNED/UNOWNED with the current owner, so
+ * the name's state after the gap is always known. A
  * fatal protocol error (BAD_FRAME, PROTOCOL, TOO_LARGE,
  * UNSUPPORTED_VERSION, AUTH_FAILED), IPCHUB_ASYNC_NO_RECONNECT or
  * ipchub_async_close() ends it: CLOSED(code).
@@ -438,15 +443,16 @@ int ipchub_pack_str(ipchub_pack *p, const char *s);
  * has already told their requesters PEER_GONE.
  *
  * Backpressure: the backlog is every byte queued and not yet written
- * (including while disconnected). ipchub_async_send(), _request() and
- * _reply() refuse a frame that would take a non-empty backlog over the
+ * (including while disconnected). ipchub_async_send(), _publish(),
+ * _request() and _reply() refuse a frame that would take a non-empty backlog over the
  * high-water mark (opts.hwm, default IPCHUB_CLIENT_OUT_HWM): they return
  * IPCHUB_E_WOULD_BLOCK and queue NOTHING (unlike the Node client's send(),
  * which queues and returns false: in C a failing call has no effect). A
  * frame is always accepted into an empty backlog, so any frame up to the
  * broker's maximum can be sent. After a refusal, on_drain runs once the
  * backlog has fallen to half the mark; retry then. Control frames
- * (REGISTER, CANCEL, BYE, restores) are small and bypass the mark.
+ * (REGISTER, SUBSCRIBE, WATCH and their opposites, CANCEL, BYE,
+ * restores) are small and bypass the mark.
  *
  * Callbacks run only inside ipchub_async_process() (or the libevent
  * callbacks, which call it), except the ones a call documents as
@@ -480,7 +486,8 @@ enum ipchub_async_state {
  * another process registered during the outage). It is dropped from the
  * restore list. */
 struct ipchub_async_lost {
-	int kind;         /* wire kind of the record: 7 = REGISTER (a name) */
+	int kind;         /* wire kind of the record: 7 = REGISTER (a name),
+			   * 20 = SUBSCRIBE (a pattern), 24 = WATCH (a name) */
 	const char *name; /* the name (or pattern) */
 	int code;         /* the broker's answer, e.g. IPCHUB_E_NAME_TAKEN */
 };
@@ -491,26 +498,42 @@ struct ipchub_async_event {
 			    * IPCHUB_E_CLOSED, IPCHUB_E_SHUTTING_DOWN, ...);
 			    * CLOSED after ipchub_async_close(): IPCHUB_OK */
 	uint64_t gap_ms;   /* RECONNECTED: time since the loss */
-	unsigned restored; /* RECONNECTED: records (names) restored */
+	unsigned restored; /* RECONNECTED: records (names, subscriptions,
+			    * watches) restored */
 	size_t n_lost;     /* RECONNECTED: records refused, described in */
 	const struct ipchub_async_lost *lost; /* lost[0..n_lost) */
 };
 
-/* A SEND or REPLY of ours that was not delivered. */
+/* A SEND, REPLY or PUBLISH of ours that was not delivered (a PUBLISH is
+ * reported only when refused, e.g. IPCHUB_E_BAD_BODY, or lost unsent). */
 struct ipchub_async_error {
 	int code;         /* e.g. IPCHUB_E_NO_SUCH_PEER, IPCHUB_E_IO (lost in
 			   * a failed write), IPCHUB_E_CLOSED (never written
 			   * before close/free) */
 	uint64_t id;      /* the frame's id (ipchub_async_send's *id_out) */
-	int kind;         /* IPCHUB_KIND_SEND, IPCHUB_KIND_REPLY, or 0 when
-			   * the broker did not say */
+	int kind;         /* IPCHUB_KIND_SEND, IPCHUB_KIND_REPLY,
+			   * IPCHUB_KIND_PUBLISH, or 0 when the broker did
+			   * not say */
 	const char *to;   /* destination when known, else NULL */
 	const char *text; /* the broker's explanation, or NULL */
 };
 
+/* A presence event of a watch (ipchub_async_watch). */
+struct ipchub_async_presence {
+	uint64_t watch;   /* the id ipchub_async_watch() gave */
+	const char *name; /* the watched name (borrowed for the call) */
+	int event;        /* enum ipchub_presence_event: OWNED/UNOWNED answer
+			   * the watch (and its restoration after every
+			   * reconnection), REGISTERED/RELEASED follow */
+	int reason;       /* RELEASED: enum ipchub_presence_reason, else 0 */
+	uint64_t owner;   /* the owner's connection id; 0 when UNOWNED */
+};
+
 struct ipchub_async_callbacks {
-	/* A SEND addressed to one of our names; m is the callee's. NULL:
-	 * such messages are freed unread. */
+	/* A SEND addressed to one of our names, or a publication
+	 * (ipchub_msg_kind() == IPCHUB_KIND_PUBLISH; ipchub_msg_sub() is
+	 * the id ipchub_async_subscribe() gave, ipchub_msg_topic() the
+	 * topic); m is the callee's. NULL: such messages are freed unread. */
 	void (*on_message)(ipchub_async *a, ipchub_msg *m, void *ud);
 	/* A REQUEST; m is the callee's, to answer now or later with
 	 * ipchub_async_reply() and then free. NULL: every request is
@@ -523,8 +546,17 @@ struct ipchub_async_callbacks {
 	void (*on_state)(ipchub_async *a, const struct ipchub_async_event *e,
 			 void *ud);
 	/* The backlog fell to half the high-water mark after a send,
-	 * request or reply was refused with IPCHUB_E_WOULD_BLOCK. */
+	 * publish, request or reply was refused with IPCHUB_E_WOULD_BLOCK. */
 	void (*on_drain)(ipchub_async *a, void *ud);
+	/* The broker dropped count publications of subscription sub (the
+	 * id ipchub_async_subscribe() gave) at this point of its stream
+	 * (its policy, the subscriber was too slow). NULL: not reported. */
+	void (*on_gap)(ipchub_async *a, uint64_t sub, uint64_t count,
+		       void *ud);
+	/* A watched name's state or change (struct ipchub_async_presence).
+	 * NULL: watches are answered and restored, events are dropped. */
+	void (*on_presence)(ipchub_async *a,
+			    const struct ipchub_async_presence *p, void *ud);
 };
 
 /* ipchub_async_opts.flags */
@@ -666,6 +698,52 @@ int ipchub_async_reply(ipchub_async *a, const ipchub_msg *req,
 		       const void *body, size_t len);
 int ipchub_async_reply_error(ipchub_async *a, const ipchub_msg *req,
 			     int code, const char *message);
+
+/* ---- publish / subscribe and presence ---- */
+
+/* Subscribe to pattern (as ipchub_subscribe) with policy (enum
+ * ipchub_policy). *sub_id (may be NULL) receives the subscription's id
+ * at once; cb (may be NULL) reports the broker's answer within
+ * opts.timeout_ms: IPCHUB_OK, IPCHUB_E_BAD_NAME (malformed pattern),
+ * IPCHUB_E_LIMIT, IPCHUB_E_TIMEOUT, IPCHUB_E_IO, IPCHUB_E_CLOSED.
+ * Publications then arrive at on_message (IPCHUB_KIND_PUBLISH) and losses
+ * at on_gap, both with this id, which stays the same across
+ * reconnections (the subscription is restored with the names). May be
+ * called before the first connection is up. Returns IPCHUB_OK (cb will
+ * run exactly once), IPCHUB_E_BAD_NAME (empty or too long),
+ * IPCHUB_E_INVALID (unknown policy, NULL pattern), IPCHUB_E_NOMEM,
+ * IPCHUB_E_CLOSED. */
+int ipchub_async_subscribe(ipchub_async *a, const char *pattern, int policy,
+			   ipchub_async_done_fn cb, void *ud, uint64_t *sub_id);
+/* End a subscription the broker has confirmed (its cb reported OK);
+ * IPCHUB_E_NO_SUCH_REQUEST otherwise or when it is already being ended.
+ * cb (may be NULL) reports the answer; after IPCHUB_OK no publication of
+ * it arrives any more and it is no longer restored. Ended during an
+ * outage, it is simply not restored. */
+int ipchub_async_unsubscribe(ipchub_async *a, uint64_t sub_id,
+			     ipchub_async_done_fn cb, void *ud);
+
+/* Publish body (one msgpack value, or NULL/0) on topic (a name, not
+ * reserved). Queued like ipchub_async_send(), with the same backpressure:
+ * IPCHUB_E_WOULD_BLOCK queues nothing, retry after on_drain. No
+ * acknowledgement; a refusal (IPCHUB_E_BAD_BODY, ...) goes to on_error
+ * with kind IPCHUB_KIND_PUBLISH. Also IPCHUB_E_BAD_NAME,
+ * IPCHUB_E_TOO_LARGE, IPCHUB_E_INVALID, IPCHUB_E_NOMEM, IPCHUB_E_CLOSED. */
+int ipchub_async_publish(ipchub_async *a, const char *topic,
+			 const void *body, size_t len);
+
+/* Watch a name (as ipchub_watch). *watch_id (may be NULL) receives the
+ * watch's id at once; cb (may be NULL) reports the answer: IPCHUB_OK
+ * when the first presence event arrived (it goes to on_presence right
+ * after cb), IPCHUB_E_BAD_NAME, IPCHUB_E_LIMIT, IPCHUB_E_TIMEOUT, ...
+ * The watch is restored after every reconnection, keeping its id; its
+ * new first answer (OWNED with the owner, or UNOWNED) reaches
+ * on_presence. Returns as ipchub_async_subscribe(). */
+int ipchub_async_watch(ipchub_async *a, const char *name,
+		       ipchub_async_done_fn cb, void *ud, uint64_t *watch_id);
+/* Stop a confirmed watch; as ipchub_async_unsubscribe(). */
+int ipchub_async_unwatch(ipchub_async *a, uint64_t watch_id,
+			 ipchub_async_done_fn cb, void *ud);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,17 @@ struct peer {
 	int errors;
 	int last_err_code, last_err_kind;
 	int drains;
+	/* pub/sub: publications in order of seq, or accounted for by gaps */
+	int pubs;
+	uint64_t pub_sub, next_seq;
+	char pub_topic[64];
+	int gaps;
+	uint64_t gap_sub, lost;
+	/* presence: the last event */
+	int pres;
+	uint64_t pres_watch, pres_owner;
+	int pres_event, pres_reason;
+	char pres_name[64];
 };
 
 struct done {
@@ -62,6 +73,22 @@ static void on_message(ipchub_async *a, ipchub_msg *m, void *ud)
 	struct peer *p = ud;
 	msgpack_unpacked u;
 
+	if (ipchub_msg_kind(m) == IPCHUB_KIND_PUBLISH) {
+		p->pubs++;
+		p->pub_sub = ipchub_msg_sub(m);
+		snprintf(p->pub_topic, sizeof(p->pub_topic), "%s", ipchub_msg_topic(m));
+		msgpack_unpacked_init(&u);
+		if (ipchub_msg_unpack(m, &u) == IPCHUB_OK &&
+		    u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size > 0) {
+			/* body_seq(): [seq, pad] */
+			if (u.data.via.array.ptr[0].via.u64 != p->next_seq)
+				p->seq_ok = false;
+			p->next_seq = u.data.via.array.ptr[0].via.u64 + 1;
+		}
+		msgpack_unpacked_destroy(&u);
+		ipchub_msg_free(m);
+		return;
+	}
 	p->msgs++;
 	msgpack_unpacked_init(&u);
 	if (ipchub_msg_unpack(m, &u) == IPCHUB_OK) {
@@ -141,12 +168,37 @@ static void on_drain(ipchub_async *a, void *ud)
 	((struct peer *)ud)->drains++;
 }
 
+static void on_gap(ipchub_async *a, uint64_t sub, uint64_t count, void *ud)
+{
+	struct peer *p = ud;
+
+	p->gaps++;
+	p->gap_sub = sub;
+	p->lost += count;
+	p->next_seq += count; /* the lost ones were exactly here */
+}
+
+static void on_presence(ipchub_async *a, const struct ipchub_async_presence *e,
+			void *ud)
+{
+	struct peer *p = ud;
+
+	p->pres++;
+	p->pres_watch = e->watch;
+	p->pres_owner = e->owner;
+	p->pres_event = e->event;
+	p->pres_reason = e->reason;
+	snprintf(p->pres_name, sizeof(p->pres_name), "%s", e->name);
+}
+
 static const struct ipchub_async_callbacks cbs = {
 	.on_message = on_message,
 	.on_request = on_request,
 	.on_error = on_error,
 	.on_state = on_state,
 	.on_drain = on_drain,
+	.on_gap = on_gap,
+	.on_presence = on_presence,
 };
 
 static void peer_new(struct peer *p, const struct hub *hub, const char *label,
@@ -667,6 +719,229 @@ static void test_async_libevent(void **state)
 	hub_stop(&hub);
 }
 
+/* ---- publish / subscribe and presence --------------------------------- */
+
+static bool c_pubs_accounted(void *arg)
+{
+	struct peer *p = arg;
+
+	return (uint64_t)p->pubs + p->lost >= p->next_seq && p->next_seq >= 2000;
+}
+
+static void test_async_pubsub_gap(void **state)
+{
+	enum { NMSG = 2000, PAD = 1000 };
+	const char *args[] = {"--queue-hwm", "65536", NULL};
+	struct hub hub;
+	struct peer s, pb;
+	struct peer *both[] = {&s, &pb}, *only_pub[] = {&pb};
+	struct done d1 = {0}, d2 = {0}, du = {0};
+	uint64_t sub, mark;
+	ipchub_pack p;
+	int seq = 0;
+
+	hub_start(&hub, args);
+	peer_new(&s, &hub, "s", 0);
+	peer_new(&pb, &hub, "pb", 0);
+	ipchub_pack_init(&p);
+	assert_int_equal(ipchub_async_subscribe(s.a, "load", 7, NULL, NULL, NULL),
+			 IPCHUB_E_INVALID);
+	assert_int_equal(ipchub_async_subscribe(s.a, "", 0, NULL, NULL, NULL),
+			 IPCHUB_E_BAD_NAME);
+	assert_int_equal(ipchub_async_subscribe(s.a, "load", IPCHUB_POLICY_DROP_OLDEST,
+						done_cb, &d1, &sub), IPCHUB_OK);
+	assert_int_equal(ipchub_async_subscribe(s.a, "mark.*", IPCHUB_POLICY_DROP_NEWEST,
+						done_cb, &d2, &mark), IPCHUB_OK);
+	assert_true(sub != mark);
+	drive_until(both, 2, &d2.calls, 1);
+	assert_int_equal(d1.code, IPCHUB_OK);
+	assert_int_equal(d2.code, IPCHUB_OK);
+	/* A malformed pattern is the broker's to refuse. */
+	d1 = (struct done){0};
+	assert_int_equal(ipchub_async_subscribe(s.a, "a.>.b", 0, done_cb, &d1, NULL),
+			 IPCHUB_OK);
+	drive_until(both, 2, &d1.calls, 1);
+	assert_int_equal(d1.code, IPCHUB_E_BAD_NAME);
+	assert_int_equal(ipchub_async_publish(pb.a, "ipchub.x", NULL, 0), IPCHUB_E_BAD_NAME);
+
+	/* The subscriber is not driven while 2 MB are published: its broker
+	 * queue overflows, and what it loses is told where it was lost. The
+	 * publisher meets backpressure from its own backlog only. */
+	while (seq < NMSG) {
+		int rc;
+
+		body_seq(&p, (uint64_t)seq, PAD);
+		rc = ipchub_async_publish(pb.a, "load", p.buf.data, p.buf.size);
+		if (rc == IPCHUB_E_WOULD_BLOCK) {
+			drive_until(only_pub, 1, &pb.drains, pb.drains + 1);
+			continue;
+		}
+		assert_int_equal(rc, IPCHUB_OK);
+		seq++;
+	}
+	drive(only_pub, 1, c_flushed, &pb);
+	drive(both, 2, c_pubs_accounted, &s);
+	assert_true(s.seq_ok);
+	assert_int_equal(s.pub_sub, sub);
+	assert_string_equal(s.pub_topic, "load");
+	assert_true(s.gaps > 0);
+	assert_int_equal(s.gap_sub, sub);
+	assert_int_equal((uint64_t)s.pubs + s.lost, NMSG);
+
+	/* After the unsubscription's OK nothing more arrives for it: a
+	 * publication on it followed by one on the other subscription
+	 * brings only the second. */
+	assert_int_equal(ipchub_async_unsubscribe(s.a, sub, done_cb, &du), IPCHUB_OK);
+	assert_int_equal(ipchub_async_unsubscribe(s.a, sub, NULL, NULL),
+			 IPCHUB_E_NO_SUCH_REQUEST);
+	drive_until(both, 2, &du.calls, 1);
+	assert_int_equal(du.code, IPCHUB_OK);
+	assert_int_equal(ipchub_async_unsubscribe(s.a, sub, NULL, NULL),
+			 IPCHUB_E_NO_SUCH_REQUEST);
+	{
+		int before = s.pubs;
+
+		body_seq(&p, (uint64_t)NMSG, 0);
+		assert_int_equal(ipchub_async_publish(pb.a, "load", p.buf.data, p.buf.size),
+				 IPCHUB_OK);
+		assert_int_equal(ipchub_async_publish(pb.a, "mark.end", p.buf.data, p.buf.size),
+				 IPCHUB_OK);
+		drive_until(both, 2, &s.pubs, before + 1);
+		assert_int_equal(s.pub_sub, mark);
+		assert_string_equal(s.pub_topic, "mark.end");
+	}
+	assert_int_equal(pb.errors, 0);
+
+	ipchub_pack_destroy(&p);
+	ipchub_async_free(s.a);
+	ipchub_async_free(pb.a);
+	hub_stop(&hub);
+}
+
+static void test_async_watch(void **state)
+{
+	struct hub hub;
+	struct peer w, o;
+	struct peer *ps[] = {&w, &o};
+	struct done dw = {0}, dr = {0}, du = {0}, dx = {0};
+	uint64_t watch;
+
+	hub_start(&hub, NULL);
+	peer_new(&w, &hub, "w", 0);
+	peer_new(&o, &hub, "o", 0);
+	assert_int_equal(ipchub_async_watch(w.a, "ipchub.stats", NULL, NULL, NULL),
+			 IPCHUB_E_BAD_NAME);
+	assert_int_equal(ipchub_async_watch(w.a, "svc.db", done_cb, &dw, &watch), IPCHUB_OK);
+	drive_until(ps, 2, &w.pres, 1);
+	assert_int_equal(dw.calls, 1); /* before the first event */
+	assert_int_equal(dw.code, IPCHUB_OK);
+	assert_int_equal(w.pres_watch, watch);
+	assert_string_equal(w.pres_name, "svc.db");
+	assert_int_equal(w.pres_event, IPCHUB_PRESENCE_UNOWNED);
+	assert_int_equal(w.pres_owner, 0);
+
+	assert_int_equal(ipchub_async_register(o.a, "svc.db", done_cb, &dr), IPCHUB_OK);
+	drive_until(ps, 2, &w.pres, 2);
+	assert_int_equal(w.pres_event, IPCHUB_PRESENCE_REGISTERED);
+	assert_int_equal(w.pres_owner, ipchub_async_conn_id(o.a));
+	assert_int_equal(w.pres_watch, watch);
+
+	assert_int_equal(ipchub_async_unregister(o.a, "svc.db", NULL, NULL), IPCHUB_OK);
+	drive_until(ps, 2, &w.pres, 3);
+	assert_int_equal(w.pres_event, IPCHUB_PRESENCE_RELEASED);
+	assert_int_equal(w.pres_reason, IPCHUB_REASON_UNREGISTER);
+	assert_int_equal(w.pres_owner, ipchub_async_conn_id(o.a));
+
+	assert_int_equal(ipchub_async_unwatch(w.a, watch, done_cb, &du), IPCHUB_OK);
+	drive_until(ps, 2, &du.calls, 1);
+	assert_int_equal(du.code, IPCHUB_OK);
+	assert_int_equal(ipchub_async_unwatch(w.a, watch, NULL, NULL),
+			 IPCHUB_E_NO_SUCH_REQUEST);
+	/* No more events: a registration now is seen by nobody, which the
+	 * answer to a later registration (ordered after it) proves. */
+	assert_int_equal(ipchub_async_register(o.a, "svc.db", done_cb, &dx), IPCHUB_OK);
+	drive_until(ps, 2, &dx.calls, 1);
+	assert_int_equal(dx.code, IPCHUB_OK);
+	assert_int_equal(w.pres, 3);
+
+	ipchub_async_free(w.a);
+	ipchub_async_free(o.a);
+	hub_stop(&hub);
+}
+
+static void test_async_restore_subscriptions(void **state)
+{
+	struct hub hub;
+	struct peer s;
+	struct peer *ps[] = {&s};
+	struct done d1 = {0}, d2 = {0}, d3 = {0}, du = {0}, dv = {0};
+	uint64_t sub, gone, watch;
+	ipchub *other;
+	ipchub_pack p;
+
+	hub_start(&hub, NULL);
+	peer_new(&s, &hub, "s", 0);
+	ipchub_pack_init(&p);
+	assert_int_equal(ipchub_async_subscribe(s.a, "news.>", 0, done_cb, &d1, &sub),
+			 IPCHUB_OK);
+	assert_int_equal(ipchub_async_subscribe(s.a, "gone.>", 0, done_cb, &d2, &gone),
+			 IPCHUB_OK);
+	assert_int_equal(ipchub_async_watch(s.a, "svc.x", done_cb, &d3, &watch), IPCHUB_OK);
+	drive_until(ps, 1, &s.pres, 1);
+	assert_int_equal(d1.code, IPCHUB_OK);
+	assert_int_equal(d2.code, IPCHUB_OK);
+	assert_int_equal(s.pres_event, IPCHUB_PRESENCE_UNOWNED);
+
+	hub_halt(&hub);
+	drive_until(ps, 1, &s.disconnected, 1);
+	/* Ended during the outage: not restored, and the end is confirmed
+	 * once the broker is back. */
+	assert_int_equal(ipchub_async_unsubscribe(s.a, gone, done_cb, &du), IPCHUB_OK);
+
+	/* The watched name gets an owner before s is back (s only acts
+	 * inside process(), so this order is certain). */
+	hub_resume(&hub, NULL);
+	other = hub_client(&hub, "svc.x");
+	drive_until(ps, 1, &s.reconnected, 1);
+	assert_int_equal(s.restored, 2);
+	assert_int_equal(s.n_lost, 0);
+	drive_until(ps, 1, &du.calls, 1);
+	assert_int_equal(du.code, IPCHUB_OK);
+	assert_int_equal(ipchub_async_unsubscribe(s.a, gone, NULL, NULL),
+			 IPCHUB_E_NO_SUCH_REQUEST);
+	/* The restored watch's first answer: the current owner, under the
+	 * id the application got. */
+	drive_until(ps, 1, &s.pres, 2);
+	assert_int_equal(s.pres_watch, watch);
+	assert_int_equal(s.pres_event, IPCHUB_PRESENCE_OWNED);
+	assert_int_equal(s.pres_owner, ipchub_conn_id(other));
+
+	/* A publication after the restart arrives with the original id. */
+	body_seq(&p, 0, 8);
+	assert_int_equal(ipchub_publish(other, "gone.a", p.buf.data, p.buf.size), IPCHUB_OK);
+	assert_int_equal(ipchub_publish(other, "news.a", p.buf.data, p.buf.size), IPCHUB_OK);
+	assert_int_equal(ipchub_flush(other, 2000), IPCHUB_OK);
+	drive_until(ps, 1, &s.pubs, 1);
+	assert_int_equal(s.pub_sub, sub);
+	assert_string_equal(s.pub_topic, "news.a");
+
+	ipchub_close(other);
+	drive_until(ps, 1, &s.pres, 3);
+	assert_int_equal(s.pres_watch, watch);
+	assert_int_equal(s.pres_event, IPCHUB_PRESENCE_RELEASED);
+	assert_int_equal(s.pres_reason, IPCHUB_REASON_DISCONNECT);
+
+	/* Ending the restored subscription uses the broker's new id. */
+	assert_int_equal(ipchub_async_unsubscribe(s.a, sub, done_cb, &dv), IPCHUB_OK);
+	drive_until(ps, 1, &dv.calls, 1);
+	assert_int_equal(dv.code, IPCHUB_OK);
+	assert_int_equal(s.pubs, 1);
+
+	ipchub_pack_destroy(&p);
+	ipchub_async_free(s.a);
+	hub_stop(&hub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +950,9 @@ int main(void)
 		cmocka_unit_test(test_async_reconnect),
 		cmocka_unit_test(test_async_drain),
 		cmocka_unit_test(test_async_libevent),
+		cmocka_unit_test(test_async_pubsub_gap),
+		cmocka_unit_test(test_async_watch),
+		cmocka_unit_test(test_async_restore_subscriptions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
