@@ -712,16 +712,20 @@ int ipchub_unregister(ipchub *h, const char *name, int timeout_ms)
 
 /* ---- messages ------------------------------------------------------- */
 
-int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
-		uint64_t *id_out)
+/* SEND and PUBLISH: validate, queue (taking an id only once queued),
+ * flush if the queue passed its threshold. dst goes under key (WK_TO or
+ * WK_TOPIC); both follow the name grammar. */
+static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
+		   const char *dst, const void *body, size_t len,
+		   uint64_t *id_out)
 {
 	struct frame_hdr f;
-	size_t tolen;
+	size_t dlen;
 	int rc = check_live(h);
 
 	if (rc)
 		return rc;
-	rc = check_name(to, &tolen);
+	rc = check_name(dst, &dlen);
 	if (rc)
 		return rc;
 	rc = check_body(h, body, len);
@@ -730,10 +734,10 @@ int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
 	rc = wait_room(h);
 	if (rc)
 		return rc;
-	frame_init(&f, WIRE_SEND);
+	frame_init(&f, kind);
 	f.id = h->s.next_id; /* taken only if the frame is queued */
 	f.has |= FH(WK_ID);
-	frame_set_str(&f, WK_TO, to, tolen);
+	frame_set_str(&f, key, dst, dlen);
 	rc = sess_queue_frame(&h->s, &f, body, len);
 	if (rc)
 		return rc;
@@ -744,6 +748,12 @@ int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
 	if (id_out)
 		*id_out = f.id;
 	return IPCHUB_OK;
+}
+
+int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
+		uint64_t *id_out)
+{
+	return one_way(h, WIRE_SEND, WK_TO, to, body, len, id_out);
 }
 
 int ipchub_flush(ipchub *h, int timeout_ms)
@@ -935,30 +945,7 @@ int ipchub_unwatch(ipchub *h, uint64_t watch, int timeout_ms)
 int ipchub_publish(ipchub *h, const char *topic, const void *body,
 		   size_t len)
 {
-	struct frame_hdr f;
-	size_t tlen;
-	int rc = check_live(h);
-
-	if (rc)
-		return rc;
-	rc = check_name(topic, &tlen);
-	if (rc)
-		return rc;
-	rc = check_body(h, body, len);
-	if (rc)
-		return rc;
-	rc = wait_room(h);
-	if (rc)
-		return rc;
-	frame_init(&f, WIRE_PUBLISH);
-	f.id = h->s.next_id; /* taken only if the frame is queued */
-	f.has |= FH(WK_ID);
-	frame_set_str(&f, WK_TOPIC, topic, tlen);
-	rc = sess_queue_frame(&h->s, &f, body, len);
-	if (rc)
-		return rc;
-	(void)sess_next_id(&h->s);
-	return maybe_flush(h);
+	return one_way(h, WIRE_PUBLISH, WK_TOPIC, topic, body, len, NULL);
 }
 
 int ipchub_watch(ipchub *h, const char *name, int timeout_ms,
