@@ -398,6 +398,16 @@ void bench_emit_rtt(const char *system, size_t size, uint64_t *samples,
 	}
 }
 
+uint64_t bench_flow_window(size_t size)
+{
+	uint64_t w = BENCH_FLOW_WINDOW_BYTES / (size ? size : 1);
+	if (w < BENCH_FLOW_WINDOW_MIN)
+		w = BENCH_FLOW_WINDOW_MIN;
+	if (w > BENCH_FLOW_WINDOW_MAX)
+		w = BENCH_FLOW_WINDOW_MAX;
+	return w;
+}
+
 long bench_raise_nofile(long want)
 {
 	struct rlimit rl;

@@ -99,6 +99,16 @@ void bench_emit_rtt(const char *system, size_t size, uint64_t *samples,
 /* Warm-up round trips not recorded. */
 uint64_t bench_rtt_warmup(uint64_t count);
 
+/* Flow-control window of the peers whose brokers drop or disconnect a
+ * receiver that falls behind (NATS, D-Bus): the receiver acknowledges
+ * every window of messages and the sender keeps at most two windows
+ * unacknowledged. The window is BENCH_FLOW_WINDOW_BYTES of bodies,
+ * between BENCH_FLOW_WINDOW_MIN and BENCH_FLOW_WINDOW_MAX messages. */
+#define BENCH_FLOW_WINDOW_BYTES (8u * 1024u * 1024u)
+#define BENCH_FLOW_WINDOW_MIN 4u
+#define BENCH_FLOW_WINDOW_MAX 65536u
+uint64_t bench_flow_window(size_t size);
+
 /* Raise RLIMIT_NOFILE's soft limit to at least want (up to the hard
  * limit). Returns the new soft limit. */
 long bench_raise_nofile(long want);
