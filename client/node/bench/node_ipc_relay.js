@@ -83,8 +83,10 @@ function childB() {
 
 async function parent() {
   const opts = { serialization: opt.serialization };
-  const a = fork(__filename, ['--role', 'a', '--serialization', opt.serialization], opts);
-  const b = fork(__filename, ['--role', 'b', '--serialization', opt.serialization], opts);
+  // The children build the payload themselves: they need the size too.
+  const childArgs = ['--serialization', opt.serialization, '--size', String(opt.size)];
+  const a = fork(__filename, ['--role', 'a', ...childArgs], opts);
+  const b = fork(__filename, ['--role', 'b', ...childArgs], opts);
   let onDone = null;
   let onLat = null;
   // The relay: A -> parent -> B for data and requests, B -> parent -> A for replies.
