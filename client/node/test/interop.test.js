@@ -1,0 +1,96 @@
+'use strict';
+// Cross-language: a C peer (tests/interop/c_peer.c, built with libipchub)
+// and this Node peer exchange sends, requests and replies in both
+// directions, and every msgpack type round-trips byte-exact:
+// - Node -> C: the C peer answers with a bin holding the exact bytes it
+//   received, compared with what codec.encode() produced here;
+// - C -> Node: the C peer sends a body holding every type, packed by
+//   msgpack-c; Node decodes it and sends it back re-encoded; the C peer
+//   compares the bytes and reports "c-ok" or "c-fail: why".
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { spawn } = require('child_process');
+const { connect } = require('..');
+const { encode } = require('../lib/codec');
+const { startBroker, BROKER, once } = require('../testlib/helpers');
+
+// BUILD/broker/ipchubd -> BUILD/tests/interop/c_peer
+const C_PEER = process.env.IPCHUB_C_PEER || path.resolve(path.dirname(BROKER), '../tests/interop/c_peer');
+
+// Every msgpack type, as JavaScript values (Map for a map with non-string
+// keys travels as ext 1; see PROTOCOL.md section 11).
+const SAMPLES = [
+  0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER,
+  2n ** 64n - 1n, -1, -32, -33, -128, -129, -32768, -(2 ** 31), -(2n ** 63n),
+  0.5, -1.25, 3.141592653589793, 1e300,
+  '', 'a', 'héllo €', 'x'.repeat(40), 'y'.repeat(300), '日本語'.repeat(30000),
+  Buffer.alloc(0), Buffer.from([0, 1, 2, 0xfe, 0xff]), Buffer.alloc(70000, 7),
+  null, true, false,
+  [], [1, [2, [3, []]]], {}, { a: 1, nested: { b: [true, null, 'c'], d: { e: {} } } },
+  new Map([[1, 'one'], ['two', 2]]),
+  new Date(1700000000000), new Date(1700000000123),
+  { all: [1, -1, 2n ** 63n, 0.25, 'str', Buffer.from('bin'), null, true, { k: 'v' }] },
+];
+
+test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways', { timeout: 30000 }, async (t) => {
+  assert.ok(fs.existsSync(C_PEER), `c_peer not built at ${C_PEER} (cmake --build build)`);
+  const broker = await startBroker();
+  const cpeer = spawn(C_PEER, [broker.socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(cpeer, 'exit');
+  let hub;
+  try {
+    await new Promise((resolve, reject) => {
+      cpeer.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
+      cpeer.on('exit', (code) => reject(new Error(`c_peer exited early (${code})`)));
+    });
+    hub = await connect({ socket: broker.socket, name: 'node-peer', reconnect: false });
+    // What the C peer sends us: its echoes of our sends, its own sample
+    // (to be sent back as decoded), and its verdict.
+    const inbox = [];
+    let waiter = null;
+    hub.on('message', (msg, from) => {
+      assert.equal(from.name, 'c-peer');
+      inbox.push(msg);
+      if (waiter) waiter();
+    });
+    const next = async () => {
+      while (!inbox.length) await new Promise((r) => { waiter = r; });
+      waiter = null;
+      return inbox.shift();
+    };
+
+    for (const v of SAMPLES) {
+      const want = Buffer.from(encode(v));
+      // Node -> C request, C replies with the bytes it got.
+      const got = await hub.request('c-peer', v, { timeout: 5000 });
+      assert.ok(Buffer.isBuffer(got), 'the C peer answers with a bin');
+      assert.deepEqual(got, want, `request bytes for ${String(v).slice(0, 40)}`);
+      // Node -> C send, C sends the bytes back.
+      hub.send('c-peer', v);
+      assert.deepEqual(await next(), want, `send bytes for ${String(v).slice(0, 40)}`);
+    }
+
+    // C -> Node: a request (answered by the handler with the decoded
+    // value, re-encoded) and a send (sent back re-encoded).
+    hub.handle(async (body) => body);
+    hub.send('c-peer', 'c-go');
+    const sample = await next();
+    assert.equal(typeof sample, 'object');
+    assert.equal(sample.u64max, 2n ** 64n - 1n);
+    assert.equal(sample.i64min, -(2n ** 63n));
+    assert.ok(sample.time instanceof Date);
+    hub.send('c-peer', sample);
+    assert.equal(await next(), 'c-ok');
+
+    hub.send('c-peer', 'c-bye');
+    const [code] = await exited;
+    assert.equal(code, 0);
+  } finally {
+    if (hub) await hub.close();
+    cpeer.kill();
+    await broker.stop();
+  }
+});
