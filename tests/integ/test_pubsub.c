@@ -26,6 +26,7 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "limits.h"
 #include "mpr.h"
 
 /* Sequence number of a body_seq() body. */
@@ -693,6 +694,19 @@ static void test_errors(void **state)
 	assert_int_equal(ipchub_publish(h, "x", NULL, 0), IPCHUB_OK);
 	assert_int_equal(ipchub_ping(h, 5000, NULL), IPCHUB_OK);
 	assert_int_equal(ipchub_recv(h, 0, &m), IPCHUB_E_TIMEOUT);
+	/* Subscriptions, watches and taps together are capped per
+	 * connection (IPCHUB_MAX_SUBS): one more is LIMIT, not memory. */
+	for (unsigned i = 0; i < IPCHUB_MAX_SUBS; i++) {
+		char pat[32];
+
+		snprintf(pat, sizeof(pat), "cap.%u", i);
+		if (i % 2)
+			assert_int_equal(ipchub_subscribe(h, pat, 0, 5000, NULL), IPCHUB_OK);
+		else
+			assert_int_equal(ipchub_watch(h, pat, 5000, NULL), IPCHUB_OK);
+	}
+	assert_int_equal(ipchub_subscribe(h, "cap.over", 0, 5000, NULL), IPCHUB_E_LIMIT);
+	assert_int_equal(ipchub_watch(h, "cap.over", 5000, NULL), IPCHUB_E_LIMIT);
 	ipchub_close(h);
 	assert_int_equal(hub_stop(&hub), 0);
 }
