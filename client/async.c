@@ -1654,22 +1654,33 @@ int async_stateful_op(ipchub_async *a, uint8_t frame_kind,
 	return IPCHUB_OK;
 }
 
-static int name_op(ipchub_async *a, uint8_t kind, const char *name,
-		   ipchub_async_done_fn cb, void *ud)
+/* Fill a restore record keyed by a name (REGISTER, WATCH): the name must
+ * be well-formed and not reserved for the broker. */
+static int name_rec(struct async_rec *r, const char *name)
 {
-	struct async_rec r = {.kind = WIRE_REGISTER, .skey = WK_NAME};
 	size_t len;
-	int rc;
+	int rc = hdr_check_name(name, &len);
 
-	CHECK(a);
-	rc = hdr_check_name(name, &len);
 	if (rc)
 		return rc;
 	if (name_is_reserved(name, len))
 		return IPCHUB_E_BAD_NAME;
-	memcpy(r.str, name, len);
-	r.str[len] = '\0';
-	r.len = (uint16_t)len;
+	memcpy(r->str, name, len);
+	r->str[len] = '\0';
+	r->len = (uint16_t)len;
+	return IPCHUB_OK;
+}
+
+static int name_op(ipchub_async *a, uint8_t kind, const char *name,
+		   ipchub_async_done_fn cb, void *ud)
+{
+	struct async_rec r = {.kind = WIRE_REGISTER, .skey = WK_NAME};
+	int rc;
+
+	CHECK(a);
+	rc = name_rec(&r, name);
+	if (rc)
+		return rc;
 	return async_stateful_op(a, kind, &r,
 				 kind == WIRE_REGISTER ? ASYNC_REC_ADD : ASYNC_REC_REMOVE,
 				 cb, ud, NULL);
@@ -1742,18 +1753,12 @@ int ipchub_async_watch(ipchub_async *a, const char *name,
 		       ipchub_async_done_fn cb, void *ud, uint64_t *watch_id)
 {
 	struct async_rec r = {.kind = WIRE_WATCH, .skey = WK_NAME};
-	size_t len;
 	int rc;
 
 	CHECK(a);
-	rc = hdr_check_name(name, &len);
+	rc = name_rec(&r, name);
 	if (rc)
 		return rc;
-	if (name_is_reserved(name, len))
-		return IPCHUB_E_BAD_NAME;
-	memcpy(r.str, name, len);
-	r.str[len] = '\0';
-	r.len = (uint16_t)len;
 	return async_stateful_op(a, WIRE_WATCH, &r, ASYNC_REC_ADD, cb, ud,
 				 watch_id);
 }
