@@ -49,6 +49,13 @@ const struct conf_opt conf_opts[] = {
 	    "MS", "close a connection whose partial frame is not completed in "
 	    "time (idle time between frames and time parked by backpressure "
 	    "do not count)"),
+	ROW("max-subs", CONF_T_U32, max_subs, 1, IPCHUB_MAX_SUBS_MAX, CONF_LIVE,
+	    "N", "subscriptions, watches and monitor taps per connection "
+	    "(applies to new ones)"),
+	ROW("sub-queue", CONF_T_U32, sub_queue, IPCHUB_SUB_QUEUE_MIN,
+	    IPCHUB_SUB_QUEUE_MAX, CONF_LIVE, "N",
+	    "publications queued per subscription behind its connection's "
+	    "high-water mark before its policy applies"),
 	ROW("max-handshakes", CONF_T_U32, max_handshakes,
 	    IPCHUB_MAX_HANDSHAKES_MIN, CONF_MAX_CONNS_MAX, CONF_RESTART, "N",
 	    "connections allowed in the handshake at once; beyond, the oldest "
@@ -84,6 +91,8 @@ void conf_defaults(struct broker_conf *c)
 	c->listen_fd = -1;
 	c->max_handshakes = IPCHUB_MAX_HANDSHAKES_DEFAULT;
 	c->frame_timeout_ms = IPCHUB_FRAME_TIMEOUT_MS_DEFAULT;
+	c->max_subs = IPCHUB_MAX_SUBS_DEFAULT;
+	c->sub_queue = IPCHUB_SUB_QUEUE_DEFAULT;
 }
 
 /* Field accessors: the table's offsets are only dereferenced here. */

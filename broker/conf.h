@@ -87,6 +87,9 @@ struct broker_conf {
 	const char *policy_path;   /* NULL = no policy */
 	bool require_auth;         /* refuse connections that do not AUTH */
 	uint32_t max_handshakes;   /* IPCHUB_MAX_HANDSHAKES_MIN..MAX */
+	/* Pub/sub (pubsub.h, presence.h, monitor.h). */
+	uint32_t max_subs;         /* subscriptions + watches + taps per conn */
+	uint32_t sub_queue;        /* publications queued per subscription */
 	int log_target;            /* enum log_target */
 	/* Not a setting: a listening socket inherited from the service
 	 * manager (socket activation), or -1 to bind socket_path.

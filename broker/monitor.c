@@ -369,7 +369,7 @@ void monitor_start(struct conn *c, struct conn_frame *f)
 				"'monitor' rule of the policy");
 		return;
 	}
-	if (c->nsubs >= IPCHUB_MAX_SUBS) {
+	if (c->nsubs >= c->b->conf.max_subs) {
 		conn_send_error(c, h->id, WIRE_E_LIMIT, WIRE_MONITOR, NULL, 0,
 				NULL, 0,
 				"too many subscriptions, watches and taps");

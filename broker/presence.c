@@ -138,7 +138,7 @@ void presence_watch(struct conn *c, struct conn_frame *f)
 				"malformed or reserved name");
 		return;
 	}
-	if (c->nsubs >= IPCHUB_MAX_SUBS) {
+	if (c->nsubs >= c->b->conf.max_subs) {
 		conn_send_error(c, h->id, WIRE_E_LIMIT, WIRE_WATCH, NULL, 0,
 				h->name, h->name_len,
 				"too many subscriptions, watches and taps");

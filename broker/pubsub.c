@@ -149,7 +149,7 @@ static void enqueue(struct ps_sub *s, struct ps_msg *m)
 	struct broker *b = s->c->b;
 	bool was = backlogged(s);
 	struct ps_item *it;
-	bool full = s->qn >= IPCHUB_SUB_QUEUE_MAX ||
+	bool full = s->qn >= b->conf.sub_queue ||
 		    (s->qn > 0 && s->qbytes + m->len > b->conf.queue_hwm);
 
 	if (full) {
@@ -299,7 +299,7 @@ void pubsub_subscribe(struct conn *c, struct conn_frame *f)
 				0, NULL, 0, "malformed topic pattern");
 		return;
 	}
-	if (c->nsubs >= IPCHUB_MAX_SUBS) {
+	if (c->nsubs >= c->b->conf.max_subs) {
 		conn_send_error(c, h->id, WIRE_E_LIMIT, WIRE_SUBSCRIBE, NULL, 0,
 				NULL, 0,
 				"too many subscriptions, watches and taps");
@@ -383,7 +383,7 @@ static void disconnect_slow(struct ps_sub *s)
 	n = snprintf(msg, sizeof(msg),
 		     "subscription %llu (%s) fell more than %u publications "
 		     "behind; its policy is disconnect",
-		     (unsigned long long)s->id, s->pat, IPCHUB_SUB_QUEUE_MAX);
+		     (unsigned long long)s->id, s->pat, c->b->conf.sub_queue);
 	log_warn(&c->b->log, "%s closed: %s", conn_desc(c, d, sizeof(d)), msg);
 	frame_init(&h, WIRE_BYE);
 	h.code = WIRE_E_QUEUE_FULL;

@@ -13,7 +13,7 @@
  * Delivery to a subscription goes straight into its connection's output
  * while that output is at most queue_hwm bytes and the subscription has
  * nothing queued; otherwise the publication is appended to the
- * subscription's own queue (at most IPCHUB_SUB_QUEUE_MAX publications and
+ * subscription's own queue (at most sub_queue publications (--sub-queue) and
  * queue_hwm bytes), which pubsub_drain() moves into the output as the
  * socket takes bytes. When the queue is full the subscription's policy
  * decides: DROP_OLDEST drops the head of the queue, DROP_NEWEST the

@@ -128,13 +128,16 @@
 /* Subscriptions, presence watches and monitor taps one connection may
  * hold together: each costs a trie entry or list node (~100 bytes plus
  * its pattern); real clients hold a few dozen. */
-#define IPCHUB_MAX_SUBS 1024u
+#define IPCHUB_MAX_SUBS_DEFAULT 1024u
+#define IPCHUB_MAX_SUBS_MAX 65536u
 
 /* Publications queued in the broker for one subscription once its
  * connection's output is over the high-water mark, before its policy
  * drops one (or disconnects it). The queue is also capped at queue_hwm
  * bytes, so a subscription pins at most about 2 x queue_hwm. */
-#define IPCHUB_SUB_QUEUE_MAX 1024u
+#define IPCHUB_SUB_QUEUE_DEFAULT 1024u
+#define IPCHUB_SUB_QUEUE_MIN 1u
+#define IPCHUB_SUB_QUEUE_MAX 1048576u
 
 /* Presence events and monitor copies are not droppable/parkable like
  * publications: a watcher whose output exceeds this many times queue_hwm

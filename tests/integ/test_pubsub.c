@@ -672,7 +672,9 @@ static void test_errors(void **state)
 	uint64_t id;
 
 	(void)state;
-	hub_start(&hub, NULL);
+	const char *args[] = {"--max-subs", "40", NULL};
+
+	hub_start(&hub, args);
 	h = hub_client(&hub, NULL);
 	assert_int_equal(ipchub_subscribe(h, "a..b", 0, 5000, NULL),
 			 IPCHUB_E_BAD_NAME);
@@ -695,8 +697,8 @@ static void test_errors(void **state)
 	assert_int_equal(ipchub_ping(h, 5000, NULL), IPCHUB_OK);
 	assert_int_equal(ipchub_recv(h, 0, &m), IPCHUB_E_TIMEOUT);
 	/* Subscriptions, watches and taps together are capped per
-	 * connection (IPCHUB_MAX_SUBS): one more is LIMIT, not memory. */
-	for (unsigned i = 0; i < IPCHUB_MAX_SUBS; i++) {
+	 * connection (--max-subs): one more is LIMIT, not memory. */
+	for (unsigned i = 0; i < 40; i++) {
 		char pat[32];
 
 		snprintf(pat, sizeof(pat), "cap.%u", i);
