@@ -1771,25 +1771,30 @@ int ipchub_async_unwatch(ipchub_async *a, uint64_t watch_id,
 
 /* ---- public: messages ------------------------------------------------ */
 
-int ipchub_async_send(ipchub_async *a, const char *to, const void *body,
-		      size_t len, uint64_t *id_out)
+/* SEND and PUBLISH: validate, queue under the backpressure rule (taking
+ * an id only once queued). dst goes under key (WK_TO or WK_TOPIC); both
+ * follow the name grammar. */
+static int one_way(ipchub_async *a, enum wire_kind kind, enum wire_key key,
+		   const char *dst, const void *body, size_t len,
+		   uint64_t *id_out)
 {
 	struct frame_hdr f;
-	size_t tolen;
+	size_t dlen;
 	int rc;
 
-	CHECK(a);
 	rc = usable(a);
 	if (!rc)
-		rc = hdr_check_name(to, &tolen);
+		rc = hdr_check_name(dst, &dlen);
+	if (!rc && kind == WIRE_PUBLISH && name_is_reserved(dst, dlen))
+		rc = IPCHUB_E_BAD_NAME;
 	if (!rc)
 		rc = hdr_check_body(out_limit(a), body, len);
 	if (rc)
 		return rc;
-	frame_init(&f, WIRE_SEND);
+	frame_init(&f, kind);
 	f.id = a->next_id;
 	f.has |= FH(WK_ID);
-	frame_set_str(&f, WK_TO, to, tolen);
+	frame_set_str(&f, key, dst, dlen);
 	rc = enqueue(a, &f, body, len, false, false);
 	if (rc)
 		return rc;
@@ -1801,34 +1806,18 @@ int ipchub_async_send(ipchub_async *a, const char *to, const void *body,
 	return IPCHUB_OK;
 }
 
+int ipchub_async_send(ipchub_async *a, const char *to, const void *body,
+		      size_t len, uint64_t *id_out)
+{
+	CHECK(a);
+	return one_way(a, WIRE_SEND, WK_TO, to, body, len, id_out);
+}
+
 int ipchub_async_publish(ipchub_async *a, const char *topic,
 			 const void *body, size_t len)
 {
-	struct frame_hdr f;
-	size_t tlen;
-	int rc;
-
 	CHECK(a);
-	rc = usable(a);
-	if (!rc)
-		rc = hdr_check_name(topic, &tlen);
-	if (!rc && name_is_reserved(topic, tlen))
-		rc = IPCHUB_E_BAD_NAME;
-	if (!rc)
-		rc = hdr_check_body(out_limit(a), body, len);
-	if (rc)
-		return rc;
-	frame_init(&f, WIRE_PUBLISH);
-	f.id = a->next_id;
-	f.has |= FH(WK_ID);
-	frame_set_str(&f, WK_TOPIC, topic, tlen);
-	rc = enqueue(a, &f, body, len, false, false);
-	if (rc)
-		return rc;
-	a->next_id++;
-	enter(a);
-	leave(a);
-	return IPCHUB_OK;
+	return one_way(a, WIRE_PUBLISH, WK_TOPIC, topic, body, len, NULL);
 }
 
 int ipchub_async_request(ipchub_async *a, const char *to, const void *body,
