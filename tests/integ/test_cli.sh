@@ -8,41 +8,10 @@ set -uo pipefail
 
 IPCHUBD=$1
 IPCHUB=$2
-dir=$(mktemp -d /tmp/ipchub-cli-XXXXXX)
-sock=$dir/hub.sock
-export IPCHUB_SOCKET=$sock
-pids=()
-fails=0
-passes=0
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { passes=$((passes + 1)); echo "ok - $1"; }
-not_ok() { fails=$((fails + 1)); echo "not ok - $1"; }
-check() { # check NAME CMD...
-	local name=$1; shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-# json_check FILE-OR-STRING JS-EXPR: evaluates EXPR with `v` bound to the parsed JSON.
-json_check() {
-	node -e "const v = JSON.parse(process.argv[1]); if (!($2)) { console.error('json check failed:', process.argv[1]); process.exit(1); }" "$1"
-}
-wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
-	local deadline=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-
-"$IPCHUBD" --socket "$sock" --log-level warn >"$dir/broker.out" 2>"$dir/broker.err" &
-pids+=($!)
-wait_for 10 grep -q "listening on $sock" "$dir/broker.out" || { echo "broker did not start"; cat "$dir/broker.err"; exit 1; }
+TAG=cli
+# shellcheck source=cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+start_broker
 
 # ping
 out=$("$IPCHUB" ping -c 2)
@@ -115,5 +84,4 @@ err=$("$IPCHUB" --socket "$dir/none.sock" ping 2>&1); rc=$?
 check "no broker: NO_BROKER" test $rc = 1 -a -n "$(grep '^ipchub: NO_BROKER' <<<"$err")"
 check "--help works" "$IPCHUB" --help
 
-echo "$passes passed, $fails failed"
-[ $fails = 0 ]
+finish

@@ -7,37 +7,10 @@ set -uo pipefail
 
 IPCHUBD=$1
 IPCHUB=$2
-dir=$(mktemp -d /tmp/ipchub-clips-XXXXXX)
-sock=$dir/hub.sock
-export IPCHUB_SOCKET=$sock
-pids=()
-fails=0
-passes=0
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { passes=$((passes + 1)); echo "ok - $1"; }
-not_ok() { fails=$((fails + 1)); echo "not ok - $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-json_check() {
-	node -e "const v = JSON.parse(process.argv[1]); if (!($2)) { console.error('json check failed:', process.argv[1]); process.exit(1); }" "$1"
-}
-wait_for() {
-	local deadline=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-
-"$IPCHUBD" --socket "$sock" --log-level warn >"$dir/broker.out" 2>"$dir/broker.err" &
-pids+=($!)
-wait_for 10 grep -q "listening on $sock" "$dir/broker.out" || { echo "broker did not start"; exit 1; }
+TAG=clips
+# shellcheck source=cli_lib.sh
+. "$(dirname "$0")/cli_lib.sh"
+start_broker
 
 # sub + pub
 "$IPCHUB" sub 'weather.*' >"$dir/sub.out" 2>"$dir/sub.err" &
@@ -104,5 +77,4 @@ check "prometheus: ends with # EOF" test "$(tail -n1 <<<"$prom")" = "# EOF"
 check "prometheus: has routed counter" grep -q '^ipchub_messages_routed_total [0-9]' <<<"$prom"
 check "prometheus: has per-conn gauge" grep -q '^ipchub_conn_queued_bytes{conn="[0-9]*",name="inbox"} ' <<<"$prom"
 
-echo "$passes passed, $fails failed"
-[ $fails = 0 ]
+finish
