@@ -98,19 +98,23 @@ static const char *const why_denied[WK_KEY_MAX_] = { FRAME_KEYS(WHY_DENIED) };
 /* Which keys a kind requires and allows, per direction. WK_KIND is always
  * required and is not listed. */
 struct kind_rule {
-	bool legal;   /* the kind may be sent in this direction */
-	uint32_t req; /* keys that must be present */
-	uint32_t opt; /* keys that may be present */
+	bool legal;     /* the kind may be sent in this direction */
+	uint32_t req;   /* keys that must be present */
+	uint32_t opt;   /* keys that may be present */
+	uint32_t flags; /* WF_* bits allowed in WK_FLAGS */
 };
 
 #define K(x) FH(WK_##x)
-#define RULE(r, o) { true, (r), (o) }
-#define C2B(kind, r, o) [WIRE_##kind][FRAME_C2B] = RULE(r, o)
-#define B2C(kind, r, o) [WIRE_##kind][FRAME_B2C] = RULE(r, o)
+#define RULE(r, o, f) { true, (r), (o), (f) }
+#define C2B(kind, r, o) [WIRE_##kind][FRAME_C2B] = RULE(r, o, 0)
+#define B2C(kind, r, o) [WIRE_##kind][FRAME_B2C] = RULE(r, o, 0)
+#define C2BF(kind, r, o, f) [WIRE_##kind][FRAME_C2B] = RULE(r, (o) | K(FLAGS), f)
+#define B2CF(kind, r, o, f) [WIRE_##kind][FRAME_B2C] = RULE(r, (o) | K(FLAGS), f)
 
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
-	C2B(HELLO, K(VER) | K(VER_MIN), K(AGENT)),
-	B2C(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE)),
+	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH),
+	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
+	     WF_BATCH),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -119,10 +123,11 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(REGISTER, K(ID) | K(NAME), 0),
 	C2B(UNREGISTER, K(ID) | K(NAME), 0),
 	B2C(OK, K(ID), 0),
-	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME)),
-	C2B(SEND, K(ID) | K(TO), K(FLAGS)),
-	B2C(SEND, K(ID) | K(TO) | K(FROM_ID), K(FROM) | K(UID) | K(KEY)),
-	C2B(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FLAGS)),
+	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME) | K(COUNT)),
+	C2BF(SEND, K(ID) | K(TO), 0, WF_NOWAIT | WF_BATCH),
+	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID), K(FROM) | K(UID) | K(KEY),
+	     WF_BATCH),
+	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT), WF_NOWAIT),
 	B2C(REQUEST, K(ID) | K(TO) | K(FROM_ID),
 	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY)),
 	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG)),
@@ -398,8 +403,8 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 		*why = why_denied[lowest_key(extra)];
 		return WIRE_E_BAD_FRAME;
 	}
-	if ((h->has & FH(WK_FLAGS)) && (h->flags & ~(uint32_t)WF_ALL_)) {
-		*why = "header key 'flags' has unknown bits";
+	if ((h->has & FH(WK_FLAGS)) && (h->flags & ~rule->flags)) {
+		*why = "header key 'flags' has bits this kind does not allow";
 		return WIRE_E_BAD_FRAME;
 	}
 	if ((h->has & FH(WK_CODE)) && h->code >= WIRE_E_CODE_MAX_) {
@@ -516,6 +521,46 @@ int frame_body_check(struct mpr *r, const char **why)
 		break;
 	}
 	return WIRE_E_BAD_BODY;
+}
+
+int frame_batch_check(struct mpr *r, uint32_t *count, const char **why)
+{
+	const char *dummy;
+	uint32_t n, i;
+	int st;
+
+	if (why == NULL)
+		why = &dummy;
+	*count = 0;
+	st = mpr_read_array(r, &n);
+	if (st == MPR_E_TYPE) {
+		*why = "batch body is not an array";
+		return WIRE_E_BAD_BODY;
+	}
+	if (st != MPR_OK) {
+		*why = st == MPR_E_INVALID ? "invalid msgpack byte 0xc1 in body"
+					   : "batch truncated or declares more elements than it has";
+		return WIRE_E_BAD_BODY;
+	}
+	if (n == 0 || n > IPCHUB_MAX_BATCH) {
+		*why = "batch holds no message or more than 65536";
+		return WIRE_E_BAD_BODY;
+	}
+	*count = n;
+	for (i = 0; i < n; i++) {
+		st = mpr_skip_value(r, IPCHUB_MAX_BODY_DEPTH);
+		if (st != MPR_OK) {
+			*why = st == MPR_E_DEPTH
+				       ? "batched body nested more than 32 levels deep"
+				       : "batched body malformed or truncated";
+			return WIRE_E_BAD_BODY;
+		}
+	}
+	if (mpr_left(r) != 0) {
+		*why = "trailing bytes after the batch";
+		return WIRE_E_BAD_BODY;
+	}
+	return WIRE_E_OK;
 }
 
 /* Set bits of a key mask; open-coded, since without -mpopcnt

@@ -118,6 +118,15 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
  * IPCHUB_MAX_BODY_DEPTH deep. Returns WIRE_E_OK or WIRE_E_BAD_BODY. */
 int frame_body_check(struct mpr *r, const char **why);
 
+/* Check the rest of r as the body of a batched SEND (WF_BATCH): one
+ * msgpack array of 1..IPCHUB_MAX_BATCH elements, each a valid body nested
+ * at most IPCHUB_MAX_BODY_DEPTH deep (the array itself does not count),
+ * and nothing after it. *count is the array's length once its header has
+ * been read (0 if it could not be). Returns WIRE_E_OK or WIRE_E_BAD_BODY.
+ * Splitting a checked batch: read the array header with mpr_read_array(),
+ * then each element spans the bytes one mpr_skip_value() passes over. */
+int frame_batch_check(struct mpr *r, uint32_t *count, const char **why);
+
 /* Encode the header alone into out (cap >= IPCHUB_MAX_HEADER). Returns the
  * number of bytes written. Asserts the header fits. */
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap);

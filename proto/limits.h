@@ -160,6 +160,18 @@
 #define IPCHUB_BROKER_HEAP_KEEP (32u * 1024u * 1024u)
 #define IPCHUB_BROKER_MMAP_MIN (4u * 1024u * 1024u)
 
+/* Batches (PROTOCOL.md 6.3.1): messages per batched SEND frame. The
+ * broker answers a batch body outside 1..IPCHUB_MAX_BATCH with BAD_BODY. */
+#define IPCHUB_MAX_BATCH 65536u
+
+/* Client library: consecutive sends to the same name are appended to the
+ * SEND frame still waiting in the outbound queue (one header, one routing
+ * decision in the broker) while the body is at most this big and the frame
+ * stays under IPCHUB_CLIENT_BATCH_BYTES; a bigger body gets its own frame
+ * (batching saves nothing there). */
+#define IPCHUB_CLIENT_BATCH_BODY_MAX (4u * 1024u)
+#define IPCHUB_CLIENT_BATCH_BYTES (64u * 1024u)
+
 /* Client library: default outbound bytes buffered before an automatic
  * flush, and the high-water mark above which a send blocks (blocking API)
  * or reports IPCHUB_E_WOULD_BLOCK (event API). */

@@ -187,6 +187,28 @@ int mpr_read_map(struct mpr *r, uint32_t *count)
 	return MPR_OK;
 }
 
+int mpr_read_array(struct mpr *r, uint32_t *count)
+{
+	uint8_t t;
+	uint64_t n;
+	int st = mpr_byte(r, &t);
+
+	if (st != MPR_OK)
+		return st;
+	if (t >= 0x90 && t <= 0x9f)
+		n = t & 0x0f;
+	else if (t == 0xdc || t == 0xdd)
+		st = mpr_be(r, t == 0xdc ? 2 : 4, &n);
+	else
+		return t == 0xc1 ? MPR_E_INVALID : MPR_E_TYPE;
+	if (st != MPR_OK)
+		return st;
+	if (n > r->left) /* each element takes a byte at least */
+		return MPR_E_SHORT;
+	*count = (uint32_t)n;
+	return MPR_OK;
+}
+
 /* Read the header of a str (want_bin false) or bin value: its length. */
 static int mpr_blob_len(struct mpr *r, bool want_bin, uint64_t *len)
 {

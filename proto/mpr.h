@@ -87,6 +87,9 @@ static inline int mpr_read_uint(struct mpr *r, uint64_t *out)
 	return mpr_read_uint_slow(r, out);
 }
 int mpr_read_map(struct mpr *r, uint32_t *count);
+/* Array header: element count in *count (MPR_E_SHORT when fewer bytes are
+ * left than the count, since each element takes at least one). */
+int mpr_read_array(struct mpr *r, uint32_t *count);
 /* str: copies up to cap-1 bytes and NUL-terminates; MPR_E_RANGE if longer. */
 int mpr_read_str(struct mpr *r, char *dst, size_t cap, size_t *len);
 /* bin: exactly len bytes expected; MPR_E_RANGE if the length differs. */

@@ -57,7 +57,7 @@ enum wire_key {
 	WK_BROKER = 13,    /* str    WELCOME: broker instance id (hex) */
 	WK_MAX_FRAME = 14, /* uint   WELCOME: broker's maximum frame */
 	WK_TIMEOUT = 15,   /* uint   REQUEST: deadline in ms from now, 0 none */
-	WK_FLAGS = 16,     /* uint   SEND/REQUEST: WF_* bits */
+	WK_FLAGS = 16,     /* uint   SEND/REQUEST/HELLO/WELCOME: WF_* bits */
 	WK_UID = 17,       /* uint   stamped: sender's uid (authentication) */
 	WK_KEY = 18,       /* bin    stamped: sender's key id (authentication) */
 	WK_REF = 19,       /* uint   ERROR: kind of the frame it answers */
@@ -68,7 +68,8 @@ enum wire_key {
 	WK_TOPIC = 24,     /* str    PUBLISH topic / SUBSCRIBE pattern */
 	WK_POLICY = 25,    /* uint   SUBSCRIBE: slow-consumer policy */
 	WK_COUNT = 26,     /* uint64 GAP: messages lost; MONITOR: length of a
-	                    *        tapped frame cut to its header */
+	                    *        tapped frame cut to its header; ERROR:
+	                    *        messages of a batch it answers */
 	WK_SUB = 27,       /* uint64 id of the SUBSCRIBE/WATCH/MONITOR a frame
 	                    *        belongs to (deliveries, GAP, UN*) */
 	WK_EVENT = 28,     /* uint   PRESENCE: enum wire_presence_event;
@@ -115,7 +116,12 @@ enum wire_flag {
 	/* SEND/REQUEST: if the receiver's queue is over its high-water mark,
 	 * answer QUEUE_FULL at once instead of slowing the sender down. */
 	WF_NOWAIT = 1u << 0,
-	WF_ALL_ = WF_NOWAIT
+	/* SEND (both ways): the body is a batch, an array of 1 to
+	 * IPCHUB_MAX_BATCH message bodies with consecutive ids starting at the
+	 * frame's id (PROTOCOL.md 6.3.1). HELLO: the client accepts batched
+	 * deliveries. WELCOME: the broker accepts batched SENDs. */
+	WF_BATCH = 1u << 1,
+	WF_ALL_ = WF_NOWAIT | WF_BATCH
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in

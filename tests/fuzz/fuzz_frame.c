@@ -67,6 +67,8 @@ static void check_msgpack(const uint8_t *p, size_t len)
 struct outcome {
 	int rc;          /* frame_decode's result */
 	int body_rc;     /* frame_body_check's, or -1 if not run */
+	int batch_rc;    /* frame_batch_check's (flags BATCH), or -1 */
+	uint32_t batch_n;
 	bool has_body;
 	uint64_t hdr_len;
 	struct frame_hdr h;
@@ -78,6 +80,8 @@ static void run(struct mpr *r, enum frame_dir dir, struct outcome *o)
 	uint64_t total = mpr_left(r);
 
 	o->body_rc = -1;
+	o->batch_rc = -1;
+	o->batch_n = 0;
 	o->has_body = false;
 	o->rc = frame_decode(r, dir, &o->h, &o->has_body, &why);
 	FUZZ_CHECK(o->rc == WIRE_E_OK || o->rc == WIRE_E_BAD_FRAME);
@@ -89,6 +93,18 @@ static void run(struct mpr *r, enum frame_dir dir, struct outcome *o)
 	FUZZ_CHECK(o->hdr_len <= IPCHUB_MAX_HEADER);
 	FUZZ_CHECK(o->has_body == (mpr_left(r) > 0));
 	FUZZ_CHECK(!o->has_body || frame_kind_has_body(o->h.kind));
+	if (o->has_body && (o->h.has & FH(WK_FLAGS)) &&
+	    (o->h.flags & WF_BATCH)) {
+		struct mpr rb = *r; /* same position, the iovecs are shared */
+
+		why = NULL;
+		o->batch_rc = frame_batch_check(&rb, &o->batch_n, &why);
+		FUZZ_CHECK(o->batch_rc == WIRE_E_OK || o->batch_rc == WIRE_E_BAD_BODY);
+		FUZZ_CHECK(o->batch_rc == WIRE_E_OK
+				   ? mpr_left(&rb) == 0 && o->batch_n >= 1 &&
+					     o->batch_n <= IPCHUB_MAX_BATCH
+				   : why != NULL);
+	}
 	if (o->has_body) {
 		why = NULL;
 		o->body_rc = frame_body_check(r, &why);
@@ -119,6 +135,27 @@ static void check_reencode(const struct frame_hdr *h, enum frame_dir dir,
 	FUZZ_CHECK(memcmp(enc2, enc + IPCHUB_LEN_PREFIX, n2) == 0);
 }
 
+/* A checked batch splits into exactly n elements that are each a valid
+ * body on their own and together cover the bytes after the array header:
+ * the walk receivers use to split a batch. */
+static void check_batch_split(const uint8_t *p, size_t len, uint32_t n)
+{
+	struct iovec iov;
+	struct mpr r;
+	uint32_t count = 0;
+	size_t at;
+
+	mpr_init_buf(&r, &iov, p, len);
+	FUZZ_CHECK(mpr_read_array(&r, &count) == MPR_OK && count == n);
+	for (uint32_t i = 0; i < n; i++) {
+		at = len - (size_t)mpr_left(&r);
+		FUZZ_CHECK(mpr_skip_value(&r, IPCHUB_MAX_BODY_DEPTH) == MPR_OK);
+		FUZZ_CHECK(mpr_validate(p + at, len - (size_t)mpr_left(&r) - at,
+					IPCHUB_MAX_BODY_DEPTH) == MPR_OK);
+	}
+	FUZZ_CHECK(mpr_left(&r) == 0);
+}
+
 /* p[0..len) is one frame's content; rest[0..rest_len) whatever follows it
  * in the input (the reader must not look at it). */
 static void check_frame(const uint8_t *p, size_t len, const uint8_t *rest,
@@ -141,6 +178,9 @@ static void check_frame(const uint8_t *p, size_t len, const uint8_t *rest,
 				FUZZ_CHECK((v == MPR_OK) == (a.body_rc == WIRE_E_OK));
 				check_msgpack(p + a.hdr_len, len - a.hdr_len);
 			}
+			if (a.batch_rc == WIRE_E_OK)
+				check_batch_split(p + a.hdr_len, len - a.hdr_len,
+						  a.batch_n);
 		}
 
 		/* Same bytes in segments: cut points from the salt, an empty
@@ -158,6 +198,8 @@ static void check_frame(const uint8_t *p, size_t len, const uint8_t *rest,
 		if (a.rc == WIRE_E_OK) {
 			FUZZ_CHECK(a.has_body == b.has_body);
 			FUZZ_CHECK(a.body_rc == b.body_rc);
+			FUZZ_CHECK(a.batch_rc == b.batch_rc);
+			FUZZ_CHECK(a.batch_n == b.batch_n);
 			FUZZ_CHECK(a.hdr_len == b.hdr_len);
 			FUZZ_CHECK(frame_hdr_equal(&a.h, &b.h));
 		}

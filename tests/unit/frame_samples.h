@@ -25,9 +25,9 @@ struct sample_kind {
 
 #define SK(x) FH(WK_##x)
 static const struct sample_kind sample_kinds[] = {
-	{ WIRE_HELLO, FRAME_C2B, SK(VER) | SK(VER_MIN), SK(AGENT) },
+	{ WIRE_HELLO, FRAME_C2B, SK(VER) | SK(VER_MIN), SK(AGENT) | SK(FLAGS) },
 	{ WIRE_WELCOME, FRAME_B2C, SK(VER) | SK(CONN) | SK(BROKER) | SK(MAX_FRAME),
-	  SK(CHALLENGE) },
+	  SK(CHALLENGE) | SK(FLAGS) },
 	{ WIRE_AUTH, FRAME_C2B, SK(PK) | SK(NONCE) | SK(SIG), 0 },
 	{ WIRE_BYE, FRAME_C2B, 0, SK(CODE) | SK(MSG) },
 	{ WIRE_BYE, FRAME_B2C, 0, SK(CODE) | SK(MSG) },
@@ -37,10 +37,10 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_UNREGISTER, FRAME_C2B, SK(ID) | SK(NAME), 0 },
 	{ WIRE_OK, FRAME_B2C, SK(ID), 0 },
 	{ WIRE_ERROR, FRAME_B2C, SK(ID) | SK(CODE),
-	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) },
+	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) | SK(COUNT) },
 	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) },
 	{ WIRE_SEND, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(UID) | SK(KEY) },
+	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) },
 	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO), SK(TIMEOUT) | SK(FLAGS) },
 	{ WIRE_REQUEST, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
 	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) },
@@ -127,7 +127,7 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 		return;
 	case WK_MAX_FRAME: h->max_frame = mx ? UINT32_MAX : mn ? 0 : IPCHUB_MAX_FRAME_DEFAULT; break;
 	case WK_TIMEOUT: h->timeout = mx ? UINT32_MAX : mn ? 0 : 5000; break;
-	case WK_FLAGS: h->flags = mn ? 0 : WF_NOWAIT; break;
+	case WK_FLAGS: h->flags = mn ? 0 : h->kind == WIRE_REQUEST ? WF_NOWAIT : WF_BATCH; break;
 	case WK_UID: h->uid = mx ? UINT32_MAX : mn ? 0 : 1000; break;
 	case WK_KEY:
 		h->key_len = mx ? 32 : mn ? 1 : 20;

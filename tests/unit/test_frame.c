@@ -311,6 +311,27 @@ static void test_flags_and_code_values(void **state)
 	encode(&h, NULL, 0, &f);
 	expect_bad(f.p, f.len, FRAME_C2B, WIRE_E_BAD_FRAME, "flags");
 
+	/* Each kind and direction allows its own flag bits. */
+	h.flags = WF_NOWAIT | WF_BATCH;
+	encode(&h, NULL, 0, &f);
+	assert_int_equal(decode_all(f.p, f.len, FRAME_C2B, &h, &(bool){0}, NULL),
+			 WIRE_E_OK);
+	sample_build(&h, WIRE_SEND, FH(WK_ID) | FH(WK_TO) | FH(WK_FROM_ID) |
+					 FH(WK_FLAGS), SV_TYPICAL);
+	h.flags = WF_NOWAIT; /* NOWAIT is the sender's business only */
+	encode(&h, NULL, 0, &f);
+	expect_bad(f.p, f.len, FRAME_B2C, WIRE_E_BAD_FRAME, "flags");
+	sample_build(&h, WIRE_REQUEST, FH(WK_ID) | FH(WK_TO) | FH(WK_FLAGS),
+		     SV_TYPICAL);
+	h.flags = WF_BATCH; /* requests are never batched */
+	encode(&h, NULL, 0, &f);
+	expect_bad(f.p, f.len, FRAME_C2B, WIRE_E_BAD_FRAME, "flags");
+	sample_build(&h, WIRE_HELLO, FH(WK_VER) | FH(WK_VER_MIN) | FH(WK_FLAGS),
+		     SV_TYPICAL);
+	h.flags = WF_NOWAIT;
+	encode(&h, NULL, 0, &f);
+	expect_bad(f.p, f.len, FRAME_C2B, WIRE_E_BAD_FRAME, "flags");
+
 	sample_build(&h, WIRE_ERROR, FH(WK_ID) | FH(WK_CODE), SV_TYPICAL);
 	h.code = WIRE_E_CODE_MAX_;
 	encode(&h, NULL, 0, &f);
@@ -790,6 +811,93 @@ static void test_large_body_budget(void **state)
 	expect_bad(liar, sizeof(liar), FRAME_C2B, WIRE_E_BAD_FRAME, "truncated");
 }
 
+/* ---- batches ---- */
+
+static int batch_check(const void *p, size_t len, uint32_t *count,
+		       const char **why)
+{
+	struct iovec iov;
+	struct mpr r;
+
+	mpr_init_buf(&r, &iov, p, len);
+	return frame_batch_check(&r, count, why);
+}
+
+static void expect_bad_batch(const void *p, size_t len, const char *why_part)
+{
+	uint32_t n = 99;
+	const char *why = NULL;
+
+	assert_int_equal(batch_check(p, len, &n, &why), WIRE_E_BAD_BODY);
+	assert_non_null(why);
+	if (!strstr(why, why_part))
+		fail_msg("why \"%s\" lacks \"%s\"", why, why_part);
+}
+
+static void test_batch_check(void **state)
+{
+	uint32_t n;
+	/* [1, "ab", {}] as fixarray and as the array32 clients write. */
+	const uint8_t fix[] = { 0x93, 0x01, 0xa2, 'a', 'b', 0x80 };
+	const uint8_t a32[] = { 0xdd, 0, 0, 0, 3, 0x01, 0xa2, 'a', 'b', 0x80 };
+	const uint8_t a16[] = { 0xdc, 0, 1, 0xc0 };
+
+	assert_int_equal(batch_check(fix, sizeof(fix), &n, NULL), WIRE_E_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(batch_check(a32, sizeof(a32), &n, NULL), WIRE_E_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(batch_check(a16, sizeof(a16), &n, NULL), WIRE_E_OK);
+	assert_int_equal(n, 1);
+
+	const uint8_t empty[] = { 0x90 };
+	expect_bad_batch(empty, sizeof(empty), "no message");
+	const uint8_t scalar[] = { 0x01 };
+	expect_bad_batch(scalar, sizeof(scalar), "not an array");
+	const uint8_t map[] = { 0x80 };
+	expect_bad_batch(map, sizeof(map), "not an array");
+	const uint8_t c1[] = { 0xc1 };
+	expect_bad_batch(c1, sizeof(c1), "0xc1");
+	/* Declares more elements than bytes, or more than it carries. */
+	const uint8_t liar[] = { 0xdd, 0, 0, 0x10, 0, 0x01 };
+	expect_bad_batch(liar, sizeof(liar), "truncated");
+	const uint8_t shortv[] = { 0x92, 0x01, 0xa3, 'a' };
+	expect_bad_batch(shortv, sizeof(shortv), "malformed or truncated");
+	const uint8_t trail[] = { 0x91, 0x01, 0x02 };
+	expect_bad_batch(trail, sizeof(trail), "trailing");
+	const uint8_t bad_elem[] = { 0x92, 0x01, 0xc1 };
+	expect_bad_batch(bad_elem, sizeof(bad_elem), "malformed");
+
+	/* Over IPCHUB_MAX_BATCH elements (each a one-byte nil). */
+	size_t big = 5 + IPCHUB_MAX_BATCH + 1;
+	uint8_t *b = malloc(big);
+	assert_non_null(b);
+	b[0] = 0xdd;
+	b[1] = 0; b[2] = 1; b[3] = 0; b[4] = 1; /* 65537 */
+	memset(b + 5, 0xc0, big - 5);
+	n = 0;
+	assert_int_equal(batch_check(b, big, &n, NULL), WIRE_E_BAD_BODY);
+	b[4] = 0; /* exactly 65536 */
+	assert_int_equal(batch_check(b, big - 1, &n, NULL), WIRE_E_OK);
+	assert_int_equal(n, IPCHUB_MAX_BATCH);
+	free(b);
+
+	/* Each element may nest 32 levels; the batch array does not count. */
+	uint8_t deep[1 + 32 + 1 + 1];
+	size_t k = 0;
+	deep[k++] = 0x91;
+	for (int i = 0; i < 32; i++)
+		deep[k++] = 0x91;
+	deep[k++] = 0xc0;
+	assert_int_equal(batch_check(deep, k, &n, NULL), WIRE_E_OK);
+	uint8_t deeper[1 + 33 + 1];
+	k = 0;
+	deeper[k++] = 0x91;
+	for (int i = 0; i < 33; i++)
+		deeper[k++] = 0x91;
+	deeper[k++] = 0xc0;
+	expect_bad_batch(deeper, k, "32 levels");
+}
+
 /* ---- segmented input ---- */
 
 static int decode_segs(const uint8_t *p, size_t len, const size_t *cuts,
@@ -942,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_disallowed_key),
 		cmocka_unit_test(test_hello_versions),
 		cmocka_unit_test(test_flags_and_code_values),
+		cmocka_unit_test(test_batch_check),
 		cmocka_unit_test(test_truncated_header_every_offset),
 		cmocka_unit_test(test_header_not_a_map),
 		cmocka_unit_test(test_empty_and_oversized_map),
