@@ -206,6 +206,14 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 		     const char *to, size_t to_len, const char *name,
 		     size_t name_len, const char *msg)
 {
+	conn_send_error_count(c, id, code, ref, to, to_len, name, name_len,
+			      msg, 0);
+}
+
+void conn_send_error_count(struct conn *c, uint64_t id, int code, int ref,
+			   const char *to, size_t to_len, const char *name,
+			   size_t name_len, const char *msg, uint32_t count)
+{
 	struct frame_hdr e;
 
 	if (c->state == CONN_DEAD)
@@ -226,6 +234,10 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 		frame_set_str(&e, WK_TO, to, to_len);
 	if (name && name_len)
 		frame_set_str(&e, WK_NAME, name, name_len);
+	if (count) {
+		e.count = count;
+		e.has |= FH(WK_COUNT);
+	}
 	conn_send_hdr(c, &e);
 }
 
@@ -354,6 +366,24 @@ static void tap_in(struct conn *c, const struct conn_frame *f)
 		    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
 }
 
+/* Answer the head frame f with BAD_BODY (count: the messages of a batch
+ * whose length was read, else 0) and drop it. Returns true: the
+ * connection goes on. */
+static bool bad_body(struct conn *c, const struct conn_frame *f,
+		     const char *why, uint32_t count)
+{
+	char d[384];
+
+	log_debug(&c->b->log, "%s: BAD_BODY in %s id %llu: %s",
+		  conn_desc(c, d, sizeof(d)), frame_kind_name(f->h.kind),
+		  (unsigned long long)f->h.id, why ? why : "");
+	conn_send_error_count(c, f->h.id, WIRE_E_BAD_BODY, f->h.kind,
+			      (f->h.has & FH(WK_TO)) ? f->h.to : NULL,
+			      f->h.to_len, NULL, 0, why, count);
+	evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + f->len);
+	return true;
+}
+
 /* Decode and dispatch the complete frame of len bytes at the head of the
  * input. Returns true if the loop may continue with the next frame. */
 static bool conn_handle_frame(struct conn *c, uint32_t len,
@@ -400,22 +430,23 @@ decode:
 	c->msgs_in++;
 	c->bytes_in += IPCHUB_LEN_PREFIX + (uint64_t)len;
 	if (has_body && !c->head_checked) {
-		rc = frame_body_check(&r, &why);
-		if (rc != WIRE_E_OK) {
-			char d[384];
+		uint32_t count = 0;
 
-			log_debug(&b->log, "%s: BAD_BODY in %s id %llu: %s",
-				  conn_desc(c, d, sizeof(d)),
-				  frame_kind_name(f.h.kind),
-				  (unsigned long long)f.h.id, why ? why : "");
-			conn_send_error(c, f.h.id, WIRE_E_BAD_BODY, f.h.kind,
-					(f.h.has & FH(WK_TO)) ? f.h.to : NULL,
-					f.h.to_len, NULL, 0, why);
-			evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
-			return true;
-		}
+		/* frame_decode() allows BATCH with a body only on SEND. */
+		rc = (f.h.flags & WF_BATCH) ? frame_batch_check(&r, &count, &why)
+					    : frame_body_check(&r, &why);
+		if (rc != WIRE_E_OK)
+			return bad_body(c, &f, why, count);
 		c->head_checked = true;
+		c->head_batch = count;
+	} else if (!has_body && f.h.kind == WIRE_SEND &&
+		   (f.h.flags & WF_BATCH)) {
+		return bad_body(c, &f,
+				"a batch (flags BATCH) needs a body: an array of messages",
+				0);
 	}
+	/* A parked frame is not checked again: its count was kept. */
+	f.batch = c->head_batch;
 	if (monitor_active(b) && !c->head_parked_ms) /* not on a retry */
 		tap_in(c, &f);
 	dispatch_frame(c, &f);
@@ -426,6 +457,7 @@ decode:
 		return false;
 	}
 	c->head_checked = false;
+	c->head_batch = 0;
 	c->head_parked_ms = 0;
 	if (!f.consumed && c->state <= CONN_READY)
 		evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
