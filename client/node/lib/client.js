@@ -1337,12 +1337,16 @@ class Hub extends EventEmitter {
     }
     // A batch (PROTOCOL.md 6.3.1), checked whole by parseFrame: one
     // message per element, in order, ids f.id + i, each with its own copy
-    // of the sender. Each element is decoded from its own slice, so one
-    // that cannot be decoded is one 'message-error', not the whole batch.
+    // of the sender. All elements are decoded before any is emitted (a
+    // listener cannot disturb the decoder); one that cannot be decoded is
+    // one 'message-error', not the whole batch.
     const at = f.batch;
-    const n = at.length - 1;
-    for (let i = 0; i < n; i++) {
-      this._deliver(f.body.subarray(at[i], at[i + 1]), i === 0 ? from : { ...from }, idPlus(f.id, i), f.to);
+    const { values, errors } = codec.decodeBatch(f.body, at);
+    for (let i = 0; i < values.length; i++) {
+      const id = idPlus(f.id, i);
+      const who = i === 0 ? from : { ...from };
+      if (errors !== null && errors.has(i)) this._undecodable(f.body.subarray(at[i], at[i + 1]), who, id, errors.get(i));
+      else this._emitMessage(values[i], who, id, f.to);
     }
   }
 
@@ -1351,11 +1355,19 @@ class Hub extends EventEmitter {
     try {
       value = body ? codec.decode(body) : undefined;
     } catch (err) {
-      const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a message from ${from.name || from.id}: ${err.message}`,
-        { id, from, raw: Buffer.from(body), cause: err });
-      if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+      this._undecodable(body, from, id, err);
       return;
     }
+    this._emitMessage(value, from, id, to);
+  }
+
+  _undecodable(body, from, id, err) {
+    const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a message from ${from.name || from.id}: ${err.message}`,
+      { id, from, raw: Buffer.from(body), cause: err });
+    if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+  }
+
+  _emitMessage(value, from, id, to) {
     if (!this._emitSafe('message', value, from, { id, to }) && !this._warnedNoListener) {
       this._warnedNoListener = true;
       process.emitWarning(`ipchub: a message for ${to} arrived with no 'message' listener and was dropped`, 'IpchubWarning');
