@@ -122,6 +122,7 @@ async function fakeBroker({ batch = true } = {}) {
   const state = { socket, hello: null, frames: [], conn: null, waiters: [] };
   let gotConn;
   state.conn = new Promise((resolve) => { gotConn = resolve; });
+  state.batch = batch; // read at each connection: a test may change it
   state.srv = net.createServer((c) => {
     const r = new frame.FrameReader((b) => {
       const [hdr, ...rest] = [...decodeMulti(b, { useBigInt64: true })];
@@ -129,7 +130,7 @@ async function fakeBroker({ batch = true } = {}) {
       if (kind === KIND.HELLO) {
         state.hello = hdr;
         const w = [K.kind, KIND.WELCOME, K.ver, 1, K.conn, 1, K.broker, '0'.repeat(32), K.max_frame, 1 << 20];
-        if (batch) w.push(K.flags, WF_BATCH);
+        if (state.batch) w.push(K.flags, WF_BATCH);
         c.write(frame.encodeFrame(w, null));
       } else if (kind === KIND.REGISTER) {
         c.write(frame.encodeFrame([K.kind, KIND.OK, K.id, hdr[K.id]], null));
@@ -352,4 +353,32 @@ test('batched sends still queued when the hub closes are reported one per messag
   assert.equal(errs.length, 3);
   for (const e of errs) assert.ok(['IO', 'CLOSED'].includes(e.code), e.code);
   assert.deepEqual(errs.map((e) => e.id - errs[0].id), [0, 1, 2]);
+});
+
+test('batches queued for a broker that took them are split for one that does not', { timeout: 10000 }, async () => {
+  const fb = await fakeBroker();
+  const hub = await connect({ name: 'a', socket: fb.socket, reconnect: { initialDelay: 10, maxDelay: 20 } });
+  await fb.conn;
+  const errs = collect(hub, 'send-error', (e) => e);
+  hub.send('b', 1);
+  hub.send('b', 2);
+  hub.send('b', 3, { nowait: true });
+  hub.send('b', 4, { nowait: true });
+  hub.send('c', 5);
+  // The connection drops before the flush (its 'close' handled in the same
+  // turn, as when it arrives in the same poll phase as the sends); the
+  // broker comes back without BATCH.
+  fb.batch = false;
+  const sock = hub._socket;
+  sock.destroy();
+  hub._onSocketClose(sock);
+  await once(hub, 'reconnect');
+  const frames = (await fb.waitFrames(5)).slice(); // not the BYE that close() adds
+  await hub.close();
+  fb.srv.close();
+  assert.equal(errs.length, 0);
+  assert.deepEqual(frames.map((f) => [f.hdr[K.to], f.hdr[K.flags], f.body]),
+    [['b', undefined, 1], ['b', undefined, 2], ['b', WF_NOWAIT, 3], ['b', WF_NOWAIT, 4], ['c', undefined, 5]]);
+  const ids = frames.map((f) => f.hdr[K.id]);
+  assert.deepEqual(ids, ids.map((_, i) => ids[0] + i));
 });
