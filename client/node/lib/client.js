@@ -50,6 +50,7 @@ const frame = require('./frame');
 const keys = require('./key');
 const { IpchubError, FATAL, codeName } = require('./errors');
 const { Subscription, Watch, checkPattern } = require('./pubsub');
+const { Deadlines } = require('./deadlines');
 
 const { KIND, KEY, WF_NOWAIT, WF_BATCH, LEN_PREFIX } = frame;
 const VERSION = require('../package.json').version;
@@ -221,6 +222,7 @@ class Hub extends EventEmitter {
     this._epoch = 0;
     this._nextId = 1;
     this._pending = new Map();
+    this._deadlines = new Deadlines(now); // requests' local backup timers
     this._batchEntries = []; // pending entries whose frames are in the unflushed batch
     this._chunks = [];       // full batch buffers not yet flushed
     this._cur = null;        // batch buffer being filled, from _curStart to _curLen
@@ -228,6 +230,10 @@ class Hub extends EventEmitter {
     this._curLen = 0;
     this._unflushed = 0;
     this._flushScheduled = false;
+    this._flushSoon = () => { // one closure for every scheduled flush
+      this._flushScheduled = false;
+      this._flush();
+    };
     // The SEND frame at the end of _cur that the next send() may join (a
     // batch, PROTOCOL.md 6.3.1), or null: {start (its length prefix in
     // _cur), bodyAt (its body, or its array header once a batch), to,
@@ -590,6 +596,7 @@ class Hub extends EventEmitter {
     for (const [id, e] of this._pending) {
       this._settle(id, e, new IpchubError(code, `ipchub: hub closed before ${e.what} was answered`, { id, to: e.to, cause: err }));
     }
+    this._deadlines.clear();
     const unsent = this._takeBatch();
     for (const b of unsent) {
       scanOwnFrames(b, (kind, id, to, n) => {
@@ -655,10 +662,7 @@ class Hub extends EventEmitter {
     }
     if (!this._flushScheduled) {
       this._flushScheduled = true;
-      setImmediate(() => {
-        this._flushScheduled = false;
-        this._flush();
-      });
+      setImmediate(this._flushSoon);
     }
     return start;
   }
@@ -888,17 +892,16 @@ class Hub extends EventEmitter {
         const ms = timeout === Infinity || timeout === 0 ? 0 : Math.min(Math.max(1, Math.ceil(timeout)), MAX_TIMEOUT);
         id = this._newId();
         const entry = { what: `the request to ${to}`, to, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind: KIND.REQUEST,
-          withSender: !!options.withSender };
+          withSender: !!options.withSender, dlAt: 0, dlFn: null };
         const fields = [KEY.kind, KIND.REQUEST, KEY.id, id, KEY.to, to];
         if (ms) fields.push(KEY.timeout, ms);
         if (options.nowait) fields.push(KEY.flags, WF_NOWAIT);
         this._queue(fields, noBody ? null : codec.encodeShared(value), entry);
         this._pending.set(id, entry);
         if (ms) {
-          entry.timer = setTimeout(() => {
+          this._deadlines.arm(entry, ms + TIMER_GRACE, () => {
             this._cancel(id, entry, new IpchubError('TIMEOUT', `ipchub: request to ${to} timed out after ${ms} ms (no answer from the broker)`, { id, to }));
-          }, ms + TIMER_GRACE);
-          if (entry.timer.unref) entry.timer.unref();
+          });
         }
         if (signal) {
           entry.signal = signal;
@@ -931,6 +934,7 @@ class Hub extends EventEmitter {
     if (this._pending.get(id) !== entry) return false;
     this._pending.delete(id);
     if (entry.timer) clearTimeout(entry.timer);
+    if (entry.dlFn) this._deadlines.cancel(entry);
     if (entry.signal) entry.signal.removeEventListener('abort', entry.onAbort);
     if (err) entry.reject(err);
     else entry.resolve(value);
