@@ -50,8 +50,9 @@ const frame = require('./frame');
 const keys = require('./key');
 const { IpchubError, FATAL, codeName } = require('./errors');
 const { Subscription, Watch, checkPattern } = require('./pubsub');
+const { Deadlines } = require('./deadlines');
 
-const { KIND, KEY, WF_NOWAIT, LEN_PREFIX } = frame;
+const { KIND, KEY, WF_NOWAIT, WF_BATCH, LEN_PREFIX } = frame;
 const VERSION = require('../package.json').version;
 
 const DEFAULTS = Object.freeze({
@@ -68,6 +69,13 @@ const TIMER_GRACE = 1000;           // local backup timer = request timeout + th
 const MAX_TIMEOUT = 24 * 3600 * 1000;
 const MAX_ERRMSG = 1024;
 const CLOSE_WAIT = 2000;            // close(): wait this long for the broker to hang up
+// Batches (PROTOCOL.md 6.3.1; proto/limits.h IPCHUB_CLIENT_BATCH_*): a send
+// is appended to the SEND frame still queued for the same name while its
+// body is at most BATCH_BODY_MAX (bigger bodies gain nothing) and the
+// frame stays within BATCH_BYTES (a receiver's read buffer's worth).
+const BATCH_BODY_MAX = 4 * 1024;
+const BATCH_BYTES = 64 * 1024;
+const ARRAY32 = 5;                  // 0xdd + u32 count: patched in place as messages join
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,255}$/;
 // Failures of a control operation that mean "the connection is gone": the
@@ -120,8 +128,11 @@ function now() {
   return performance.now();
 }
 
-// Reads kind, id and to from a frame this client wrote (for reporting
-// SENDs lost in a failed write). Our headers start kind, id[, to].
+// Reads kind, id, to and the number of messages from each frame this
+// client wrote (for reporting SENDs lost in a failed write). Our headers
+// start kind, id[, to][, flags]; a batch body starts with an array 32.
+// cb(kind, id, to, n, flags, bodyStart, frameBytes) with bodyStart an
+// offset into frameBytes (the bytes after the length prefix).
 function scanOwnFrames(buf, cb) {
   let off = 0;
   while (off + LEN_PREFIX <= buf.length) {
@@ -131,12 +142,16 @@ function scanOwnFrames(buf, cb) {
     if (off > buf.length) break;
     try {
       const h = buf.subarray(start, off);
+      const keys = h[0] & 0x0f;
       let p = 1;
       const kind = h[p + 1];
       p += 2;
       let id = null;
       let to = null;
-      if (h[p] === KEY.id) {
+      let flags = 0;
+      let seen = 1;
+      if (seen < keys && h[p] === KEY.id) {
+        seen++;
         p++;
         const b = h[p++];
         if (b < 0x80) id = b;
@@ -145,19 +160,32 @@ function scanOwnFrames(buf, cb) {
         else if (b === 0xce) { id = h.readUInt32BE(p); p += 4; }
         else { id = Number(h.readBigUInt64BE(p)); p += 8; }
       }
-      if (h[p] === KEY.to || h[p] === KEY.topic) {
+      if (seen < keys && (h[p] === KEY.to || h[p] === KEY.topic)) {
+        seen++;
         p++;
         const b = h[p++];
         let n;
         if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
         else { n = h[p]; p += 1; }
         to = h.toString('utf8', p, p + n);
+        p += n;
       }
-      cb(kind, id, to);
+      if (kind === KIND.SEND && seen < keys && h[p] === KEY.flags) {
+        flags = h[p + 1]; // NOWAIT|BATCH < 0x80: one byte
+        p += 2;
+      }
+      const n = flags & WF_BATCH ? h.readUInt32BE(p + 1) : 1;
+      cb(kind, id, to, n, flags, p, h);
     } catch (_) {
       // our own bytes: cannot be malformed; never let reporting throw
     }
   }
+}
+
+// Id `i` places after `id` (ids of a batch), a BigInt past 2^53 - 1.
+function idPlus(id, i) {
+  if (typeof id === 'bigint') return id + BigInt(i);
+  return id + i <= Number.MAX_SAFE_INTEGER ? id + i : BigInt(id) + BigInt(i);
 }
 
 class Hub extends EventEmitter {
@@ -194,6 +222,7 @@ class Hub extends EventEmitter {
     this._epoch = 0;
     this._nextId = 1;
     this._pending = new Map();
+    this._deadlines = new Deadlines(now); // requests' local backup timers
     this._batchEntries = []; // pending entries whose frames are in the unflushed batch
     this._chunks = [];       // full batch buffers not yet flushed
     this._cur = null;        // batch buffer being filled, from _curStart to _curLen
@@ -201,6 +230,18 @@ class Hub extends EventEmitter {
     this._curLen = 0;
     this._unflushed = 0;
     this._flushScheduled = false;
+    this._flushSoon = () => { // one closure for every scheduled flush
+      this._flushScheduled = false;
+      this._flush();
+    };
+    // The SEND frame at the end of _cur that the next send() may join (a
+    // batch, PROTOCOL.md 6.3.1), or null: {start (its length prefix in
+    // _cur), bodyAt (its body, or its array header once a batch), to,
+    // nowait, next (the id the next message must have), count (messages
+    // in the batch; 0 while it is still a plain SEND)}. Any other frame,
+    // a new buffer or a flush ends it.
+    this._tail = null;
+    this._batchOk = false;   // the current broker's WELCOME announced BATCH
     this._needDrain = false;
     this._handler = null;
     this._activeHandlers = 0;
@@ -278,7 +319,8 @@ class Hub extends EventEmitter {
       this._socket = sock;
       this._state = 'handshake';
       sock.on('connect', () => {
-        const hello = frame.encodeFrame([KEY.kind, KIND.HELLO, KEY.ver, 1, KEY.ver_min, 1, KEY.agent, this._agent], null);
+        const hello = frame.encodeFrame([KEY.kind, KIND.HELLO, KEY.ver, 1, KEY.ver_min, 1, KEY.agent, this._agent,
+          KEY.flags, WF_BATCH], null);
         sock.write(hello);
       });
       sock.on('data', (chunk) => {
@@ -316,6 +358,10 @@ class Hub extends EventEmitter {
         this.connId = f.conn;
         this.brokerId = f.broker;
         this.maxFrame = f.max_frame;
+        this._batchOk = f.flags !== null && (f.flags & WF_BATCH) !== 0;
+        // Batches queued for a broker that accepted them, still unsent
+        // when it went away, are split for one that does not.
+        if (!this._batchOk) this._unbatchQueued();
         // Delivered frames may exceed max_frame by what the broker stamps.
         reader.maxFrame = f.max_frame + frame.MAX_HEADER;
         this._state = 'welcomed'; // 'open' once the names are re-registered
@@ -550,11 +596,15 @@ class Hub extends EventEmitter {
     for (const [id, e] of this._pending) {
       this._settle(id, e, new IpchubError(code, `ipchub: hub closed before ${e.what} was answered`, { id, to: e.to, cause: err }));
     }
+    this._deadlines.clear();
     const unsent = this._takeBatch();
     for (const b of unsent) {
-      scanOwnFrames(b, (kind, id, to) => {
+      scanOwnFrames(b, (kind, id, to, n) => {
         if (kind === KIND.SEND) {
-          this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the message to ${to} was sent`, { id, to }));
+          for (let i = 0; i < n; i++) {
+            const mid = idPlus(id, i);
+            this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the message to ${to} was sent`, { id: mid, to }));
+          }
         } else if (kind === KIND.PUBLISH) {
           this._emitSafe('send-error', new IpchubError('CLOSED', `ipchub: hub closed before the publication on ${to} was sent`, { id, topic: to }));
         }
@@ -572,7 +622,10 @@ class Hub extends EventEmitter {
   }
 
   // Append one frame to the batch. Throws TOO_LARGE / WOULD_BLOCK / CLOSED.
+  // Returns the offset of the frame's length prefix in _cur, or -1 if the
+  // frame was flushed at once.
   _queue(fields, body, entry) {
+    this._tail = null;
     if (this._state === 'closed' || this._state === 'closing') {
       throw new IpchubError('CLOSED', 'ipchub: the hub is closed');
     }
@@ -599,21 +652,126 @@ class Hub extends EventEmitter {
       buf.set(body, off);
       off += blen;
     }
+    const start = this._curLen;
     this._curLen = off;
     this._unflushed += total;
     if (entry) this._batchEntries.push(entry);
-    if (this._unflushed >= FLUSH_AT) this._flush();
-    else if (!this._flushScheduled) {
+    if (this._unflushed >= FLUSH_AT) {
+      this._flush();
+      return this._curLen > this._curStart ? start : -1;
+    }
+    if (!this._flushScheduled) {
       this._flushScheduled = true;
-      setImmediate(() => {
-        this._flushScheduled = false;
-        this._flush();
+      setImmediate(this._flushSoon);
+    }
+    return start;
+  }
+
+  // Append a message to the SEND frame at the end of the unflushed batch
+  // when it goes to the same name with the same NOWAIT and the next id
+  // (PROTOCOL.md 6.3.1); a plain SEND becomes a batch of 1 first. Nothing
+  // waits for this: the frame is flushed when it would have been anyway.
+  // Returns false (and changes nothing) when the message needs its own frame.
+  _joinBatch(id, to, nowait, body) {
+    const t = this._tail;
+    if (t === null || t.next !== id || t.to !== to || t.nowait !== nowait || body.length > BATCH_BODY_MAX ||
+        t.count >= frame.MAX_BATCH) {
+      return false;
+    }
+    // A plain SEND gains flags BATCH (2 bytes, or NOWAIT's value turns
+    // into NOWAIT|BATCH in place) and an array 32 header before its body.
+    const grow = (t.count === 0 ? ARRAY32 + (nowait ? 0 : 2) : 0) + body.length;
+    const buf = this._cur;
+    const frameLen = this._curLen - t.start - LEN_PREFIX + grow;
+    if (frameLen > BATCH_BYTES || frameLen > this.maxFrame || buf.length - this._curLen < grow ||
+        this._backlog() + grow > this._maxBuffered) {
+      return false;
+    }
+    if (t.count === 0) {
+      let at = t.bodyAt;
+      const shift = grow - body.length;
+      buf.copyWithin(at + shift, at, this._curLen);
+      if (nowait) {
+        buf[at - 1] = WF_NOWAIT | WF_BATCH; // the header ends with flags: NOWAIT
+      } else {
+        buf[t.start + LEN_PREFIX]++; // fixmap: one more key
+        buf[at++] = KEY.flags;
+        buf[at++] = WF_BATCH;
+      }
+      buf[at] = 0xdd;
+      t.bodyAt = at;
+      t.count = 1;
+      this._curLen += shift;
+    }
+    buf.set(body, this._curLen);
+    this._curLen += body.length;
+    t.count++;
+    t.next = id + 1;
+    buf.writeUInt32BE(t.count, t.bodyAt + 1);
+    buf.writeUInt32BE(frameLen, t.start);
+    this._unflushed += grow;
+    if (this._unflushed >= FLUSH_AT) this._flush();
+    return true;
+  }
+
+  // The broker we reconnected to does not take batches (its WELCOME has no
+  // BATCH): rewrite the batches still queued as one SEND per message, in
+  // order. A message that no longer fits under maxBuffered is reported.
+  _unbatchQueued() {
+    let batched = false;
+    const bufs = this._takeBatch();
+    for (const b of bufs) {
+      scanOwnFrames(b, (kind, id, to, n, flags) => {
+        if (kind === KIND.SEND && (flags & WF_BATCH)) batched = true;
+      });
+    }
+    if (!batched) {
+      this._chunks = bufs;
+      for (const b of bufs) this._unflushed += b.length;
+      return;
+    }
+    for (const b of bufs) {
+      let off = 0;
+      scanOwnFrames(b, (kind, id, to, n, flags, bodyStart, h) => {
+        const len = LEN_PREFIX + h.length;
+        if (kind !== KIND.SEND || !(flags & WF_BATCH)) {
+          this._requeueRaw(b.subarray(off, off + len));
+        } else {
+          const body = h.subarray(bodyStart);
+          const at = frame.splitBatch(body);
+          for (let i = 0; i < n; i++) {
+            const mid = idPlus(id, i);
+            const fields = [KEY.kind, KIND.SEND, KEY.id, mid, KEY.to, to];
+            if (flags & WF_NOWAIT) fields.push(KEY.flags, WF_NOWAIT);
+            try {
+              this._queue(fields, body.subarray(at[i], at[i + 1]), null);
+            } catch (err) {
+              this._emitSafe('send-error', new IpchubError(err.code, `ipchub: message to ${to} not sent: ${err.message}`, { id: mid, to, cause: err }));
+            }
+          }
+        }
+        off += len;
       });
     }
   }
 
+  // Put back one frame taken from the batch, as it was.
+  _requeueRaw(bytes) {
+    this._tail = null;
+    if (!this._cur || this._cur.length - this._curLen < bytes.length) {
+      if (this._curLen > this._curStart) this._chunks.push(this._cur.subarray(this._curStart, this._curLen));
+      this._cur = Buffer.allocUnsafe(Math.max(CHUNK, bytes.length));
+      this._curStart = 0;
+      this._curLen = 0;
+    }
+    this._cur.set(bytes, this._curLen);
+    this._curLen += bytes.length;
+    this._unflushed += bytes.length;
+  }
+
   // Detach the unflushed batch as a list of buffers.
   _takeBatch() {
+    this._tail = null;
     const out = this._chunks;
     if (this._curLen > this._curStart) out.push(this._cur.subarray(this._curStart, this._curLen));
     this._chunks = [];
@@ -640,9 +798,12 @@ class Hub extends EventEmitter {
   }
 
   _writeFailed(buf) {
-    scanOwnFrames(buf, (kind, id, to) => {
+    scanOwnFrames(buf, (kind, id, to, n) => {
       if (kind === KIND.SEND) {
-        this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while sending to ${to}; the message may not have been delivered`, { id, to }));
+        for (let i = 0; i < n; i++) {
+          const mid = idPlus(id, i);
+          this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while sending to ${to}; the message may not have been delivered`, { id: mid, to }));
+        }
       } else if (kind === KIND.PUBLISH) {
         this._emitSafe('send-error', new IpchubError('IO', `ipchub: connection lost while publishing on ${to}; the publication may not have been delivered`, { id, topic: to }));
       }
@@ -686,10 +847,18 @@ class Hub extends EventEmitter {
    */
   send(to, value, options) {
     checkName(to, false);
+    const nowait = !!(options && options.nowait);
+    const body = codec.encodeShared(value);
     const id = this._newId();
-    const fields = [KEY.kind, KIND.SEND, KEY.id, id, KEY.to, to];
-    if (options && options.nowait) fields.push(KEY.flags, WF_NOWAIT);
-    this._queue(fields, codec.encodeShared(value), null);
+    if (!this._joinBatch(id, to, nowait, body)) {
+      const fields = [KEY.kind, KIND.SEND, KEY.id, id, KEY.to, to];
+      if (nowait) fields.push(KEY.flags, WF_NOWAIT);
+      const start = this._queue(fields, body, null);
+      // Later sends may join this frame while it waits for the flush.
+      if (start >= 0 && this._batchOk && this._state === 'open' && body.length <= BATCH_BODY_MAX) {
+        this._tail = { start, bodyAt: this._curLen - body.length, to, nowait, next: id + 1, count: 0 };
+      }
+    }
     if (this._backlog() > this._hwm) {
       this._needDrain = true;
       return false;
@@ -723,17 +892,16 @@ class Hub extends EventEmitter {
         const ms = timeout === Infinity || timeout === 0 ? 0 : Math.min(Math.max(1, Math.ceil(timeout)), MAX_TIMEOUT);
         id = this._newId();
         const entry = { what: `the request to ${to}`, to, resolve, reject, epoch: null, timer: null, signal: null, onAbort: null, kind: KIND.REQUEST,
-          withSender: !!options.withSender };
+          withSender: !!options.withSender, dlAt: 0, dlFn: null };
         const fields = [KEY.kind, KIND.REQUEST, KEY.id, id, KEY.to, to];
         if (ms) fields.push(KEY.timeout, ms);
         if (options.nowait) fields.push(KEY.flags, WF_NOWAIT);
         this._queue(fields, noBody ? null : codec.encodeShared(value), entry);
         this._pending.set(id, entry);
         if (ms) {
-          entry.timer = setTimeout(() => {
+          this._deadlines.arm(entry, ms + TIMER_GRACE, () => {
             this._cancel(id, entry, new IpchubError('TIMEOUT', `ipchub: request to ${to} timed out after ${ms} ms (no answer from the broker)`, { id, to }));
-          }, ms + TIMER_GRACE);
-          if (entry.timer.unref) entry.timer.unref();
+          });
         }
         if (signal) {
           entry.signal = signal;
@@ -766,6 +934,7 @@ class Hub extends EventEmitter {
     if (this._pending.get(id) !== entry) return false;
     this._pending.delete(id);
     if (entry.timer) clearTimeout(entry.timer);
+    if (entry.dlFn) this._deadlines.cancel(entry);
     if (entry.signal) entry.signal.removeEventListener('abort', entry.onAbort);
     if (err) entry.reject(err);
     else entry.resolve(value);
@@ -1166,18 +1335,46 @@ class Hub extends EventEmitter {
 
   _onSend(f) {
     const from = this._from(f);
-    let value;
-    try {
-      value = f.body ? codec.decode(f.body) : undefined;
-    } catch (err) {
-      const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a message from ${from.name || from.id}: ${err.message}`,
-        { id: f.id, from, raw: Buffer.from(f.body), cause: err });
-      if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+    if (f.batch === null) {
+      this._deliver(f.body, from, f.id, f.to);
       return;
     }
-    if (!this._emitSafe('message', value, from, { id: f.id, to: f.to }) && !this._warnedNoListener) {
+    // A batch (PROTOCOL.md 6.3.1), checked whole by parseFrame: one
+    // message per element, in order, ids f.id + i, each with its own copy
+    // of the sender. All elements are decoded before any is emitted (a
+    // listener cannot disturb the decoder); one that cannot be decoded is
+    // one 'message-error', not the whole batch.
+    const at = f.batch;
+    const { values, errors } = codec.decodeBatch(f.body, at);
+    for (let i = 0; i < values.length; i++) {
+      const id = idPlus(f.id, i);
+      const who = i === 0 ? from : { ...from };
+      if (errors !== null && errors.has(i)) this._undecodable(f.body.subarray(at[i], at[i + 1]), who, id, errors.get(i));
+      else this._emitMessage(values[i], who, id, f.to);
+    }
+  }
+
+  _deliver(body, from, id, to) {
+    let value;
+    try {
+      value = body ? codec.decode(body) : undefined;
+    } catch (err) {
+      this._undecodable(body, from, id, err);
+      return;
+    }
+    this._emitMessage(value, from, id, to);
+  }
+
+  _undecodable(body, from, id, err) {
+    const e = new IpchubError('BAD_BODY', `ipchub: cannot decode a message from ${from.name || from.id}: ${err.message}`,
+      { id, from, raw: Buffer.from(body), cause: err });
+    if (!this._emitSafe('message-error', e)) process.emitWarning(e.message, 'IpchubWarning');
+  }
+
+  _emitMessage(value, from, id, to) {
+    if (!this._emitSafe('message', value, from, { id, to }) && !this._warnedNoListener) {
       this._warnedNoListener = true;
-      process.emitWarning(`ipchub: a message for ${f.to} arrived with no 'message' listener and was dropped`, 'IpchubWarning');
+      process.emitWarning(`ipchub: a message for ${to} arrived with no 'message' listener and was dropped`, 'IpchubWarning');
     }
   }
 
@@ -1345,8 +1542,13 @@ class Hub extends EventEmitter {
       return;
     }
     if (f.ref === KIND.SEND || f.ref === null) {
-      const e2 = new IpchubError(name, `ipchub: message to ${f.to} not delivered: ${name}${f.msg ? ': ' + f.msg : ''}`, props);
-      if (!this._emitSafe('send-error', e2)) process.emitWarning(`${e2.message} (no 'send-error' listener)`, 'IpchubWarning');
+      // With count, the ERROR answers a batch: one error per message (6.3.1).
+      const n = f.count === null ? 1 : f.count;
+      for (let i = 0; i < n; i++) {
+        const p = i === 0 ? props : { ...props, id: idPlus(f.id, i) };
+        const e2 = new IpchubError(name, `ipchub: message to ${f.to} not delivered: ${name}${f.msg ? ': ' + f.msg : ''}`, p);
+        if (!this._emitSafe('send-error', e2)) process.emitWarning(`${e2.message} (no 'send-error' listener)`, 'IpchubWarning');
+      }
       return;
     }
     if (f.code === 18) return; // SHUTTING_DOWN notice without a matching frame; BYE/close follow

@@ -9,7 +9,11 @@
  * section 4, required/optional keys per kind, exactly one msgpack type per
  * key, each key once, size limits. Anything else throws an IpchubError
  * with code BAD_FRAME (or TOO_LARGE), which the caller treats as fatal for
- * the connection. Bodies are not inspected here; codec.js decodes them.
+ * the connection. Bodies are not decoded here (codec.js does that), with
+ * one exception: the body of a batched SEND (flags BATCH, section 6.3.1)
+ * is walked once, bounded by its bytes, to check it is one array of
+ * 1..MAX_BATCH well-formed bodies and to record where each element
+ * starts, so the client can decode and emit them one by one.
  */
 
 const { IpchubError } = require('./errors');
@@ -43,7 +47,10 @@ const KEY_TYPES = [
   ['s', 0, 255],
 ];
 
-const WF_NOWAIT = 1;
+const WF_NOWAIT = 1; // SEND/REQUEST C->B: QUEUE_FULL at once instead of waiting
+const WF_BATCH = 2;  // SEND: the body is a batch; HELLO/WELCOME: batches accepted (6.3.1)
+const MAX_BATCH = 65536;      // messages per batched SEND (IPCHUB_MAX_BATCH)
+const MAX_BODY_DEPTH = 32;    // nesting of one body (IPCHUB_MAX_BODY_DEPTH)
 const LEN_PREFIX = 4;
 const MIN_FRAME = 3;
 const MAX_HEADER = 4096;
@@ -58,14 +65,16 @@ function bit(...keys) {
   return m;
 }
 
-// Broker-to-client frames: required and optional keys (bit masks), body allowed.
+// Broker-to-client frames: required and optional keys (bit masks), body
+// allowed, and the WF_* bits allowed in `flags` (proto/frame.c kind_rules;
+// a kind with flag bits also allows the key).
 const B2C = new Map([
-  [KIND.WELCOME, { req: bit('kind', 'ver', 'conn', 'broker', 'max_frame'), opt: bit('challenge', 'flags'), body: false }],
+  [KIND.WELCOME, { req: bit('kind', 'ver', 'conn', 'broker', 'max_frame'), opt: bit('challenge', 'flags'), body: false, flags: WF_BATCH }],
   [KIND.BYE, { req: bit('kind'), opt: bit('code', 'msg'), body: false }],
   [KIND.PONG, { req: bit('kind', 'id'), opt: 0, body: false }],
   [KIND.OK, { req: bit('kind', 'id'), opt: 0, body: false }],
-  [KIND.ERROR, { req: bit('kind', 'id', 'code'), opt: bit('msg', 'ref', 'to', 'name'), body: false }],
-  [KIND.SEND, { req: bit('kind', 'id', 'to', 'from_id'), opt: bit('from', 'uid', 'key'), body: true }],
+  [KIND.ERROR, { req: bit('kind', 'id', 'code'), opt: bit('msg', 'ref', 'to', 'name', 'count'), body: false }],
+  [KIND.SEND, { req: bit('kind', 'id', 'to', 'from_id'), opt: bit('from', 'uid', 'key', 'flags'), body: true, flags: WF_BATCH }],
   [KIND.REQUEST, { req: bit('kind', 'id', 'to', 'from_id'), opt: bit('from', 'timeout', 'uid', 'key'), body: true }],
   [KIND.REPLY, { req: bit('kind', 'id', 'from_id'), opt: bit('from', 'code', 'msg', 'uid', 'key'), body: true }],
   // Section 10: a delivered publication, lost publications, a watched name's owner, a tap copy.
@@ -234,6 +243,8 @@ class Frame {
     this.reason = null;
     this.filter = null;
     this.body = null;
+    // Batched SEND: element i of the batch is body[batch[i]..batch[i + 1]).
+    this.batch = null;
   }
 }
 
@@ -343,11 +354,126 @@ function parseFrame(buf) {
     if (f.reason !== null && !RELEASE_REASONS[f.reason]) throw bad(`PRESENCE reason ${f.reason} is not 1..3`);
   }
   if (f.kind === KIND.MONITOR && (f.event < 1 || f.event > 2)) throw bad(`MONITOR event ${f.event} is not 1 or 2`);
+  if (f.flags !== null && (f.flags & ~(rule.flags || 0)) !== 0) {
+    throw bad(`${KIND_NAMES[f.kind]} flags 0x${f.flags.toString(16)} has bits this kind does not allow`);
+  }
+  // ERROR count answers a batch we sent: 1..MAX_BATCH messages (6.3.1).
+  if (f.kind === KIND.ERROR && f.count !== null && (typeof f.count === 'bigint' || f.count < 1 || f.count > MAX_BATCH)) {
+    throw bad(`ERROR count ${f.count} is not 1..${MAX_BATCH}`);
+  }
   if (p < end) {
     if (!rule.body) throw bad(`${KIND_NAMES[f.kind]} carries a body`);
     f.body = buf.subarray(p, end);
   }
+  if (f.kind === KIND.SEND && f.flags !== null && (f.flags & WF_BATCH)) {
+    if (f.body === null) throw bad('batched SEND has no body');
+    f.batch = splitBatch(f.body);
+  }
   return f;
+}
+
+// Bytes each msgpack head byte 0xc0..0xdf is followed by before its
+// payload (-1: invalid); fixed-size payloads are folded into FIXED below.
+const HEAD_LEN = new Int8Array(32).fill(-1);
+const FIXED = new Int8Array(32);
+(function fillTables() {
+  const t = (b, head, fixed) => { HEAD_LEN[b - 0xc0] = head; FIXED[b - 0xc0] = fixed; };
+  t(0xc0, 0, 0); t(0xc2, 0, 0); t(0xc3, 0, 0);                 // nil false true
+  t(0xc4, 1, 0); t(0xc5, 2, 0); t(0xc6, 4, 0);                 // bin 8/16/32
+  t(0xc7, 1, 1); t(0xc8, 2, 1); t(0xc9, 4, 1);                 // ext 8/16/32 (+ type)
+  t(0xca, 0, 4); t(0xcb, 0, 8);                                // float 32/64
+  t(0xcc, 0, 1); t(0xcd, 0, 2); t(0xce, 0, 4); t(0xcf, 0, 8);  // uint
+  t(0xd0, 0, 1); t(0xd1, 0, 2); t(0xd2, 0, 4); t(0xd3, 0, 8);  // int
+  t(0xd4, 0, 2); t(0xd5, 0, 3); t(0xd6, 0, 5); t(0xd7, 0, 9); t(0xd8, 0, 17); // fixext (+ type)
+  t(0xd9, 1, 0); t(0xda, 2, 0); t(0xdb, 4, 0);                 // str 8/16/32
+  t(0xdc, 2, 0); t(0xdd, 4, 0);                                // array 16/32
+  t(0xde, 2, 0); t(0xdf, 4, 0);                                // map 16/32
+}());
+
+function readLen(b, p, n) {
+  return n === 1 ? b[p] : n === 2 ? (b[p] << 8) | b[p + 1] : b.readUInt32BE(p);
+}
+
+/**
+ * Walk one msgpack value at b[p..end) nested at most MAX_BODY_DEPTH
+ * containers deep (proto/mpr.c mpr_skip_value) and return the offset after
+ * it. Every declared length or count is compared with the bytes left before
+ * it is used, so a hostile count costs O(1). `todo` is scratch space of
+ * MAX_BODY_DEPTH + 1 entries. Throws BAD_FRAME.
+ */
+function skipValue(b, p, end, todo) {
+  let depth = 0;
+  todo[0] = 1;
+  for (;;) {
+    while (todo[depth] === 0) {
+      if (depth === 0) return p;
+      depth--;
+    }
+    todo[depth]--;
+    if (p >= end) throw bad('batched body truncated');
+    const t = b[p++];
+    let items = 0;
+    if (t <= 0x7f || t >= 0xe0) continue;
+    if (t <= 0x8f) items = (t & 0x0f) * 2;
+    else if (t <= 0x9f) items = t & 0x0f;
+    else if (t <= 0xbf) {
+      p += t & 0x1f;
+      if (p > end) throw bad('batched body truncated');
+      continue;
+    } else {
+      const head = HEAD_LEN[t - 0xc0];
+      if (head < 0) throw bad(`invalid msgpack byte 0x${t.toString(16)} in a batched body`);
+      if (p + head > end) throw bad('batched body truncated');
+      if (t >= 0xdc) {
+        items = readLen(b, p, head) * (t >= 0xde ? 2 : 1);
+        p += head;
+      } else {
+        const len = head ? readLen(b, p, head) : 0;
+        p += head + FIXED[t - 0xc0] + len;
+        if (p > end) throw bad('batched body truncated');
+        continue;
+      }
+    }
+    if (items > end - p) throw bad('batched body declares more items than it has bytes');
+    if (depth + 1 > MAX_BODY_DEPTH) throw bad(`batched body nested more than ${MAX_BODY_DEPTH} levels deep`);
+    todo[++depth] = items;
+  }
+}
+
+const walkTodo = new Float64Array(MAX_BODY_DEPTH + 1);
+
+/**
+ * Check `body` as a batch (PROTOCOL.md 6.3.1): one msgpack array of
+ * 1..MAX_BATCH elements, each a well-formed body nested at most
+ * MAX_BODY_DEPTH deep (the array itself does not count), nothing after it.
+ * Returns a Uint32Array of n + 1 offsets into body: element i spans
+ * [r[i], r[i + 1]). Throws BAD_FRAME; nothing is returned for a bad batch.
+ */
+function splitBatch(body) {
+  const end = body.length;
+  const t = body[0];
+  let n;
+  let p;
+  if (t >= 0x90 && t <= 0x9f) {
+    n = t & 0x0f;
+    p = 1;
+  } else if (t === 0xdc || t === 0xdd) {
+    p = t === 0xdc ? 3 : 5;
+    if (end < p) throw bad('batch array header truncated');
+    n = readLen(body, 1, p - 1);
+  } else {
+    throw bad('batched SEND body is not an array');
+  }
+  if (n < 1 || n > MAX_BATCH) throw bad(`batch of ${n} messages (1..${MAX_BATCH})`);
+  if (n > end - p) throw bad('batch declares more messages than it has bytes');
+  const at = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    at[i] = p;
+    p = skipValue(body, p, end, walkTodo);
+  }
+  if (p !== end) throw bad('trailing bytes after the batch');
+  at[n] = p;
+  return at;
 }
 
 /**
@@ -409,6 +535,6 @@ class FrameReader {
 }
 
 module.exports = {
-  KIND, KIND_NAMES, KEY, WF_NOWAIT, LEN_PREFIX, MIN_FRAME, MAX_HEADER, MAX_FRAME_DEFAULT,
+  KIND, KIND_NAMES, KEY, WF_NOWAIT, WF_BATCH, MAX_BATCH, MAX_BODY_DEPTH, splitBatch, LEN_PREFIX, MIN_FRAME, MAX_HEADER, MAX_FRAME_DEFAULT,
   MAX_PRE_WELCOME_FRAME, PRESENCE_EVENTS, RELEASE_REASONS, POLICY, headerSize, writeHeader, encodeFrame, parseFrame, FrameReader, Frame,
 };
