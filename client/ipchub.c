@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "batch.h"
 #include <sodium.h>
 
 #include "frame.h"
@@ -738,7 +739,9 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	f.id = h->s.next_id; /* taken only if the frame is queued */
 	f.has |= FH(WK_ID);
 	frame_set_str(&f, key, dst, dlen);
-	rc = sess_queue_frame(&h->s, &f, body, len);
+	/* A SEND may join the one still waiting at the queue's tail. */
+	rc = kind == WIRE_SEND ? sess_queue_send(&h->s, &f, body, len)
+			       : sess_queue_frame(&h->s, &f, body, len);
 	if (rc)
 		return rc;
 	(void)sess_next_id(&h->s);
