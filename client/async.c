@@ -572,14 +572,16 @@ static int enqueue(ipchub_async *a, const struct frame_hdr *f,
 	 * buffer when it can (batch.h); never in the park, whose frames may
 	 * go to a broker that does not take batches. */
 	if (d && f->kind == WIRE_SEND && !control && orecq_back(q) &&
-	    (n = sess_batch_cost(&a->s, f, len)) > 0) {
+	    (n = sess_batch_cost(&a->s, f->to, f->to_len,
+				 (f->has & FH(WK_FLAGS)) ? f->flags : 0,
+				 f->id, len)) > 0) {
 		struct orec *last = orecq_back(q);
 
 		if (bl > 0 && bl + n > a->hwm) {
 			a->need_drain = true;
 			return IPCHUB_E_WOULD_BLOCK;
 		}
-		rc = sess_batch_add(&a->s, f, body, len);
+		rc = sess_batch_add(&a->s, n, body, len);
 		if (rc)
 			return rc;
 		last->len += (uint32_t)n;

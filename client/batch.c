@@ -43,17 +43,16 @@ static size_t batch_head(const struct sess *s, size_t body_len, uint8_t *out)
 	return frame_encode(&bh, body_len, out, FRAME_ENC_MAX);
 }
 
-size_t sess_batch_cost(const struct sess *s, const struct frame_hdr *h,
-		       size_t len)
+size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
+		       uint32_t flags, uint64_t id, size_t len)
 {
 	const struct sess_batch *b = &s->ob;
 	size_t add = len, flen;
 
-	if (!s->out.open || h->kind != WIRE_SEND || len == 0 ||
-	    len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
-	    b->count >= IPCHUB_MAX_BATCH || h->id != b->id + b->count ||
-	    send_flags(h) != b->flags || h->to_len != b->to_len ||
-	    memcmp(h->to, b->to, b->to_len) != 0)
+	if (!s->out.open || len == 0 || len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
+	    b->count >= IPCHUB_MAX_BATCH || id != b->id + b->count ||
+	    flags != b->flags || to_len != b->to_len ||
+	    memcmp(to, b->to, to_len) != 0)
 		return 0;
 	if (b->count == 1) {
 		/* Converting: a new header, and the array header. */
@@ -69,15 +68,14 @@ size_t sess_batch_cost(const struct sess *s, const struct frame_hdr *h,
 	return add;
 }
 
-int sess_batch_add(struct sess *s, const struct frame_hdr *h,
-		   const void *body, size_t len)
+int sess_batch_add(struct sess *s, size_t add, const void *body,
+		   size_t len)
 {
 	struct sess_buf *o = &s->out;
 	struct sess_batch *b = &s->ob;
-	size_t add = sess_batch_cost(s, h, len);
 	uint8_t *start;
 
-	if (add == 0 || sess_buf_reserve(o, add))
+	if (sess_buf_reserve(o, add))
 		return IPCHUB_E_NOMEM;
 	start = o->data + o->len - o->open;
 	if (b->count == 1) {
@@ -122,18 +120,70 @@ void sess_batch_open(struct sess *s, const struct frame_hdr *h, size_t len,
 int sess_queue_send(struct sess *s, const struct frame_hdr *h,
 		    const void *body, size_t len)
 {
-	size_t before;
+	size_t before, add;
 	int rc;
 
-	if (s->state == SESS_DEAD)
-		return s->dead;
-	if (sess_batch_cost(s, h, len))
-		return sess_batch_add(s, h, body, len);
+
+	if (!s->batch_ok)
+		return sess_queue_frame(s, h, body, len);
+	add = h->kind == WIRE_SEND ? sess_batch_cost(s, h->to, h->to_len,
+						     send_flags(h), h->id, len)
+				   : 0;
+	if (add)
+		return sess_batch_add(s, add, body, len);
 	before = sess_out_len(s);
 	rc = sess_queue_frame(s, h, body, len);
 	if (rc == IPCHUB_OK)
 		sess_batch_open(s, h, len, sess_out_len(s) - before);
 	return rc;
+}
+
+bool sess_batch_to_is(const struct sess *s, const char *name, size_t *len)
+{
+	size_t n;
+
+	if (!s->out.open)
+		return false;
+	n = strnlen(name, (size_t)s->ob.to_len + 1);
+	if (n != s->ob.to_len || memcmp(name, s->ob.to, n) != 0)
+		return false;
+	*len = n;
+	return true;
+}
+
+/* Bytes of the valid msgpack value at p (at most left bytes): scalars,
+ * strings and binaries directly, containers by the bounded walker. Only
+ * for bytes frame_batch_check() has accepted. */
+static size_t value_span(const uint8_t *p, size_t left)
+{
+	struct iovec iov;
+	struct mpr r;
+	uint8_t t = p[0];
+
+	if (t <= 0x7f || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3))
+		return 1;
+	if (t >= 0xa0 && t <= 0xbf)
+		return 1 + (size_t)(t & 0x1f);
+	switch (t) {
+	case 0xc4: case 0xd9: /* bin 8, str 8 */
+		return 2 + (size_t)p[1];
+	case 0xc5: case 0xda: /* bin 16, str 16 */
+		return 3 + ((size_t)p[1] << 8 | p[2]);
+	case 0xc6: case 0xdb: /* bin 32, str 32 */
+		return 5 + (size_t)frame_get_len(p + 1);
+	case 0xcc: case 0xd0: return 2;
+	case 0xcd: case 0xd1: case 0xd4: return 3;
+	case 0xca: case 0xce: case 0xd2: return 5;
+	case 0xcb: case 0xcf: case 0xd3: return 9;
+	case 0xd5: return 4;
+	case 0xd6: return 6;
+	case 0xd7: return 10;
+	case 0xd8: return 18;
+	default: /* maps, arrays, ext 8/16/32 */
+		mpr_init_buf(&r, &iov, p, left);
+		(void)mpr_skip_value(&r, IPCHUB_MAX_BODY_DEPTH);
+		return left - (size_t)mpr_left(&r);
+	}
 }
 
 int sess_split_next(struct sess *s, struct sess_event *ev)
@@ -147,13 +197,8 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	int rc;
 
 	if (h->kind == WIRE_SEND) {
-		struct iovec iov;
-		struct mpr r;
-
 		/* frame_batch_check proved the element is there and valid. */
-		mpr_init_buf(&r, &iov, frame + sp->pos, sp->total - sp->pos);
-		(void)mpr_skip_value(&r, IPCHUB_MAX_BODY_DEPTH);
-		elen = sp->total - sp->pos - (size_t)mpr_left(&r);
+		elen = value_span(frame + sp->pos, sp->total - sp->pos);
 		rc = msg_from_frame(h, frame + sp->pos, elen, &m);
 	} else {
 		rc = msg_from_frame(h, NULL, 0, &m);

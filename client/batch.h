@@ -37,18 +37,24 @@
 #include "frame.h"
 #include "sess.h"
 
-/* Bytes the outbound buffer would grow by if the SEND h (body of len
- * bytes) were appended to the open batch; 0 when it cannot be (no open
- * frame, another name, flags or id, no body or one over
- * IPCHUB_CLIENT_BATCH_BODY_MAX, or a limit reached). */
-size_t sess_batch_cost(const struct sess *s, const struct frame_hdr *h,
-		       size_t len);
+/* Bytes the outbound buffer would grow by if a SEND to to[0..to_len)
+ * with these flags, this id and a body of len bytes were appended to the
+ * open batch; 0 when it cannot be (no open frame, another name, flags or
+ * id, no body or one over IPCHUB_CLIENT_BATCH_BODY_MAX, or a limit
+ * reached). */
+size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
+		       uint32_t flags, uint64_t id, size_t len);
 
-/* Append the SEND h with its body to the open frame; only after
- * sess_batch_cost() returned non-zero for the same arguments. Returns
+/* Append a body to the open frame; add is what sess_batch_cost() returned
+ * (non-zero) for this message, nothing having been queued since. Returns
  * IPCHUB_OK or IPCHUB_E_NOMEM (the frame is unchanged then). */
-int sess_batch_add(struct sess *s, const struct frame_hdr *h,
-		   const void *body, size_t len);
+int sess_batch_add(struct sess *s, size_t add, const void *body,
+		   size_t len);
+
+/* Whether the NUL-terminated name is the open batch's destination; its
+ * length goes to *len then. That name passed the name check when the
+ * batch was opened, so a caller may skip checking it again. */
+bool sess_batch_to_is(const struct sess *s, const char *name, size_t *len);
 
 /* Queue a one-way SEND: appended to the open batch when it can be, else
  * queued as its own frame (sess_queue_frame), which then becomes the open

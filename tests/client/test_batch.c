@@ -88,8 +88,9 @@ static void ready(struct sess *s, bool batch, size_t *hello_len)
 /* ---- inbound ---------------------------------------------------------- */
 
 /* Element bodies of every shape: fixint, nil, str, bin 3000, map, nested
- * array, a 70000-byte bin (array 16 forms and 32-bit lengths), float. */
-#define N_BODIES 8
+ * array, a 70000-byte bin (32-bit lengths), float, then one of each other
+ * msgpack format (the splitter measures scalars itself). */
+#define N_BODIES 29
 static struct bytes bodies[N_BODIES];
 
 static void make_bodies(void)
@@ -122,6 +123,31 @@ static void make_bodies(void)
 	for (int i = 0; i < 70000; i++)
 		put(&bodies[6], &(uint8_t){(uint8_t)(i * 7)}, 1);
 	put(&bodies[7], dbl, sizeof(dbl));
+	{
+		static const uint8_t more[][20] = {
+			{1, 0xff},                         /* -1 */
+			{1, 0xc2}, {1, 0xc3},              /* false, true */
+			{2, 0xcc, 0x80}, {3, 0xcd, 1, 2},  /* uint 8, 16 */
+			{5, 0xce, 1, 2, 3, 4},             /* uint 32 */
+			{9, 0xcf, 1, 2, 3, 4, 5, 6, 7, 8}, /* uint 64 */
+			{2, 0xd0, 0x80}, {3, 0xd1, 0x80, 0},
+			{5, 0xd2, 0x80, 0, 0, 0},
+			{9, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0},
+			{5, 0xca, 0x3f, 0x80, 0, 0},       /* float 32 */
+			{3, 0xd4, 1, 9}, {4, 0xd5, 1, 9, 9}, /* fixext 1, 2 */
+			{6, 0xd6, 1, 9, 9, 9, 9},
+			{10, 0xd7, 1, 9, 9, 9, 9, 9, 9, 9, 9},
+			{18, 0xd8, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+			 14, 15, 16},                      /* fixext 16 */
+			{4, 0xc7, 1, 5, 0xaa},             /* ext 8 */
+			{4, 0xd9, 2, 'h', 'i'},            /* str 8 */
+			{7, 0xdb, 0, 0, 0, 2, 'h', 'i'},   /* str 32 */
+			{5, 0xde, 0, 1, 0x01, 0x02},       /* map 16 */
+		};
+
+		for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+			put(&bodies[8 + i], more[i] + 1, more[i][0]);
+	}
 }
 
 static void free_bodies(void)
@@ -219,7 +245,7 @@ static void test_split_batch(void **state)
 
 	(void)state;
 	for (int form = 0; form < 3; form++) {
-		uint32_t n = form == 0 ? 15 : 21;
+		uint32_t n = form == 0 ? 15 : 2 * N_BODIES + 3;
 
 		ready(&s, true, &hl);
 		b.len = 0;
