@@ -151,39 +151,20 @@ bool sess_batch_to_is(const struct sess *s, const char *name, size_t *len)
 	return true;
 }
 
-/* Bytes of the valid msgpack value at p (at most left bytes): scalars,
- * strings and binaries directly, containers by the bounded walker. Only
- * for bytes frame_batch_check() has accepted. */
+/* Bytes of the msgpack value at p (at most left bytes), which
+ * frame_batch_check() has accepted: flat values directly, containers by
+ * the bounded walker. */
 static size_t value_span(const uint8_t *p, size_t left)
 {
 	struct iovec iov;
 	struct mpr r;
-	uint8_t t = p[0];
+	size_t n = msg_flat_span(p, left);
 
-	if (t <= 0x7f || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3))
-		return 1;
-	if (t >= 0xa0 && t <= 0xbf)
-		return 1 + (size_t)(t & 0x1f);
-	switch (t) {
-	case 0xc4: case 0xd9: /* bin 8, str 8 */
-		return 2 + (size_t)p[1];
-	case 0xc5: case 0xda: /* bin 16, str 16 */
-		return 3 + ((size_t)p[1] << 8 | p[2]);
-	case 0xc6: case 0xdb: /* bin 32, str 32 */
-		return 5 + (size_t)frame_get_len(p + 1);
-	case 0xcc: case 0xd0: return 2;
-	case 0xcd: case 0xd1: case 0xd4: return 3;
-	case 0xca: case 0xce: case 0xd2: return 5;
-	case 0xcb: case 0xcf: case 0xd3: return 9;
-	case 0xd5: return 4;
-	case 0xd6: return 6;
-	case 0xd7: return 10;
-	case 0xd8: return 18;
-	default: /* maps, arrays, ext 8/16/32 */
-		mpr_init_buf(&r, &iov, p, left);
-		(void)mpr_skip_value(&r, IPCHUB_MAX_BODY_DEPTH);
-		return left - (size_t)mpr_left(&r);
-	}
+	if (n)
+		return n;
+	mpr_init_buf(&r, &iov, p, left);
+	(void)mpr_skip_value(&r, IPCHUB_MAX_BODY_DEPTH);
+	return left - (size_t)mpr_left(&r);
 }
 
 int sess_split_next(struct sess *s, struct sess_event *ev)
