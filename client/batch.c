@@ -177,15 +177,24 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	size_t elen = 0;
 	int rc;
 
-	if (h->kind == WIRE_SEND) {
-		/* frame_batch_check proved the element is there and valid. */
+	/* frame_batch_check proved the element is there and valid. */
+	if (h->kind == WIRE_SEND)
 		elen = value_span(frame + sp->pos, sp->total - sp->pos);
-		rc = msg_from_frame(h, frame + sp->pos, elen, &m);
+	if (sp->tmpl) {
+		rc = msg_clone(sp->tmpl, elen ? frame + sp->pos : NULL, elen, &m);
+		if (rc)
+			return rc;
 	} else {
-		rc = msg_from_frame(h, NULL, 0, &m);
+		rc = msg_from_frame(h, elen ? frame + sp->pos : NULL, elen, &m);
+		if (rc)
+			return rc;
+		/* The others share everything but id and body. */
+		rc = msg_clone(m, NULL, 0, &sp->tmpl);
+		if (rc) {
+			ipchub_msg_free(m);
+			return rc;
+		}
 	}
-	if (rc)
-		return rc;
 	m->id = h->id + sp->i;
 	e.id = m->id;
 	e.msg = m;
@@ -199,6 +208,8 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	sp->pos += elen;
 	if (++sp->i == sp->n) {
 		sp->n = 0;
+		ipchub_msg_free(sp->tmpl);
+		sp->tmpl = NULL;
 		s->in.off += sp->total;
 		if (s->in.off == s->in.len)
 			s->in.off = s->in.len = 0;

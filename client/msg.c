@@ -96,6 +96,37 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 	return IPCHUB_OK;
 }
 
+int msg_clone(const ipchub_msg *t, const void *body, size_t len,
+	      ipchub_msg **out)
+{
+	/* The block is the struct, the strings, then the body. */
+	size_t head = t->size - t->body_len;
+	const char *tb = (const char *)t;
+	struct ipchub_msg *m = malloc(head + len);
+	char *mb = (char *)m;
+
+	if (!m)
+		return IPCHUB_E_NOMEM;
+	memcpy(m, t, head);
+#define RELOC(f) if (t->f) m->f = mb + (t->f - tb)
+	RELOC(from);
+	RELOC(to);
+	RELOC(errtext);
+	RELOC(topic);
+	RELOC(name);
+#undef RELOC
+	m->next = NULL;
+	m->size = head + len;
+	m->body = NULL;
+	m->body_len = len;
+	if (len > 0) {
+		memcpy(mb + head, body, len);
+		m->body = (const uint8_t *)mb + head;
+	}
+	*out = m;
+	return IPCHUB_OK;
+}
+
 int ipchub_msg_kind(const ipchub_msg *m) { return m->kind; }
 
 uint64_t ipchub_msg_id(const ipchub_msg *m) { return m->id; }

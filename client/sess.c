@@ -37,6 +37,8 @@ void sess_destroy(struct sess *s)
 		return;
 	free(s->in.data);
 	free(s->out.data);
+	ipchub_msg_free(s->split.tmpl);
+	s->split.tmpl = NULL;
 	s->in = (struct sess_buf){0};
 	s->out = (struct sess_buf){0};
 }

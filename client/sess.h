@@ -87,6 +87,7 @@ struct sess_split {
 	uint32_t i;    /* next to produce */
 	size_t pos;    /* batched SEND: offset of element i */
 	size_t total;  /* prefix + frame length */
+	ipchub_msg *tmpl; /* message 0 without body: the others are copies */
 };
 
 struct sess {

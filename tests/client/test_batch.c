@@ -182,7 +182,9 @@ static void broker_send_hdr(struct frame_hdr *h, uint64_t id, uint32_t flags)
 	h->id = id;
 	h->from_id = 3;
 	h->uid = 1000;
-	h->has |= FH(WK_ID) | FH(WK_FROM_ID) | FH(WK_UID);
+	h->key_len = 32;
+	memset(h->key, 0x5a, 32);
+	h->has |= FH(WK_ID) | FH(WK_FROM_ID) | FH(WK_UID) | FH(WK_KEY);
 	frame_set_str(h, WK_TO, "b", 1);
 	frame_set_str(h, WK_FROM, "a", 1);
 	if (flags) {
@@ -221,6 +223,9 @@ static void expect_msg(struct sess *s, uint64_t id, uint32_t i)
 	assert_string_equal(ipchub_msg_to(ev.msg), "b");
 	assert_int_equal(ipchub_msg_from_id(ev.msg), 3);
 	assert_int_equal(ipchub_msg_uid(ev.msg), 1000);
+	p = ipchub_msg_key_id(ev.msg, &len);
+	assert_int_equal(len, 32);
+	assert_memory_equal(p, (const uint8_t[32]){[0 ... 31] = 0x5a}, 32);
 	p = ipchub_msg_body(ev.msg, &len);
 	assert_int_equal(len, bodies[i % N_BODIES].len);
 	assert_memory_equal(p, bodies[i % N_BODIES].p, len);
