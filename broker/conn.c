@@ -206,6 +206,14 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 		     const char *to, size_t to_len, const char *name,
 		     size_t name_len, const char *msg)
 {
+	conn_send_error_count(c, id, code, ref, to, to_len, name, name_len,
+			      msg, 0);
+}
+
+void conn_send_error_count(struct conn *c, uint64_t id, int code, int ref,
+			   const char *to, size_t to_len, const char *name,
+			   size_t name_len, const char *msg, uint32_t count)
+{
 	struct frame_hdr e;
 
 	if (c->state == CONN_DEAD)
@@ -226,6 +234,10 @@ void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 		frame_set_str(&e, WK_TO, to, to_len);
 	if (name && name_len)
 		frame_set_str(&e, WK_NAME, name, name_len);
+	if (count) {
+		e.count = count;
+		e.has |= FH(WK_COUNT);
+	}
 	conn_send_hdr(c, &e);
 }
 
@@ -247,7 +259,9 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		monitor_tap(dst, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
 			    n - IPCHUB_LEN_PREFIX, sender->in,
 			    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
-	if (h->from_id) /* not a broker service's own reply */
+	if (f->batch)
+		stats_routed_batch(&sender->b->st, f->batch, n + f->body_len);
+	else if (h->from_id) /* not a broker service's own reply */
 		stats_routed(&sender->b->st, n + f->body_len);
 	if (small)
 		raw = evbuffer_pullup(sender->in, IPCHUB_LEN_PREFIX + f->len);
@@ -365,7 +379,8 @@ static bool conn_handle_frame(struct conn *c, uint32_t len,
 	struct iovec one;
 	struct mpr r;
 	const char *why = NULL;
-	bool has_body = false;
+	bool has_body = false, batch;
+	uint32_t count = 0;
 	int n, rc;
 
 	if (first->iov_len >= IPCHUB_LEN_PREFIX + (size_t)len) {
@@ -399,23 +414,32 @@ decode:
 	f.consumed = f.parked = false;
 	c->msgs_in++;
 	c->bytes_in += IPCHUB_LEN_PREFIX + (uint64_t)len;
-	if (has_body && !c->head_checked) {
-		rc = frame_body_check(&r, &why);
-		if (rc != WIRE_E_OK) {
-			char d[384];
-
-			log_debug(&b->log, "%s: BAD_BODY in %s id %llu: %s",
-				  conn_desc(c, d, sizeof(d)),
-				  frame_kind_name(f.h.kind),
-				  (unsigned long long)f.h.id, why ? why : "");
-			conn_send_error(c, f.h.id, WIRE_E_BAD_BODY, f.h.kind,
-					(f.h.has & FH(WK_TO)) ? f.h.to : NULL,
-					f.h.to_len, NULL, 0, why);
-			evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
-			return true;
-		}
-		c->head_checked = true;
+	batch = f.h.kind == WIRE_SEND && (f.h.flags & WF_BATCH);
+	if (batch && !has_body) {
+		rc = WIRE_E_BAD_BODY;
+		why = "a batch (flags BATCH) needs a body: an array of messages";
+	} else if (has_body && !c->head_checked) {
+		rc = batch ? frame_batch_check(&r, &count, &why)
+			   : frame_body_check(&r, &why);
 	}
+	if (rc != WIRE_E_OK) {
+		char d[384];
+
+		log_debug(&b->log, "%s: BAD_BODY in %s id %llu: %s",
+			  conn_desc(c, d, sizeof(d)), frame_kind_name(f.h.kind),
+			  (unsigned long long)f.h.id, why ? why : "");
+		conn_send_error_count(c, f.h.id, WIRE_E_BAD_BODY, f.h.kind,
+				      (f.h.has & FH(WK_TO)) ? f.h.to : NULL,
+				      f.h.to_len, NULL, 0, why, count);
+		evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
+		return true;
+	}
+	if (has_body && !c->head_checked) {
+		c->head_checked = true;
+		c->head_batch = count;
+	}
+	/* A parked frame is not checked again: its count was kept. */
+	f.batch = c->head_batch;
 	if (monitor_active(b) && !c->head_parked_ms) /* not on a retry */
 		tap_in(c, &f);
 	dispatch_frame(c, &f);
@@ -426,6 +450,7 @@ decode:
 		return false;
 	}
 	c->head_checked = false;
+	c->head_batch = 0;
 	c->head_parked_ms = 0;
 	if (!f.consumed && c->state <= CONN_READY)
 		evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);

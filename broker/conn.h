@@ -73,6 +73,7 @@ struct conn_frame {
 	uint32_t len;      /* bytes after the length prefix */
 	uint32_t hdr_len;  /* encoded header bytes */
 	uint32_t body_len; /* len - hdr_len; 0 = no body */
+	uint32_t batch;    /* messages of a checked batched SEND; 0 = none */
 	bool consumed;     /* bytes already removed from the input */
 	bool parked;       /* left in the input: sender parked */
 };
@@ -100,6 +101,8 @@ struct conn {
 	TAILQ_ENTRY(conn) blocked_link;
 	bool self_blocked;                /* own output over hwm */
 	bool head_checked;                /* head frame's body validated */
+	uint32_t head_batch;              /* ... and its batch count (batch.h) */
+	bool batch_rx;                    /* HELLO flags BATCH: takes batches whole */
 	uint64_t head_parked_ms;          /* when the head frame was parked */
 	bool partial_timed;               /* timer_ev runs for a partial head frame */
 
@@ -153,6 +156,12 @@ void conn_send_hdr(struct conn *c, const struct frame_hdr *h);
 void conn_send_error(struct conn *c, uint64_t id, int code, int ref,
 		     const char *to, size_t to_len, const char *name,
 		     size_t name_len, const char *msg);
+
+/* The same with count = the messages of the batch the ERROR answers
+ * (PROTOCOL.md 6.3.1); count 0 omits the key, as conn_send_error does. */
+void conn_send_error_count(struct conn *c, uint64_t id, int code, int ref,
+			   const char *to, size_t to_len, const char *name,
+			   size_t name_len, const char *msg, uint32_t count);
 
 /* Consume frame f from sender's input: queue the header h (re-encoded)
  * on dst's output, then move f's body there without copying when

@@ -49,11 +49,13 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 		memcpy(c->agent, h->agent, h->agent_len);
 		c->agent[h->agent_len] = '\0';
 	}
+	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
 	frame_init(&w, WIRE_WELCOME);
 	w.ver = hi;
 	w.conn = c->id;
 	w.max_frame = b->conf.max_frame;
-	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME);
+	w.flags = WF_BATCH; /* batched SENDs accepted (PROTOCOL.md 6.3.1) */
+	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME) | FH(WK_FLAGS);
 	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
 	auth_welcome(c, &w);
 	conn_send_hdr(c, &w);

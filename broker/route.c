@@ -2,12 +2,14 @@
  * route.c - see route.h. The decoded client header is turned into the
  * delivered header in place: client-only keys (flags, to_id) are dropped
  * and the broker's stamps added, so no second 2 KiB header struct is built
- * per message.
+ * per message. A batched SEND (f->batch messages, batch.h) takes the same
+ * path as one message; every ERROR answering it carries count.
  */
 #include "route.h"
 
 #include <string.h>
 
+#include "batch.h"
 #include "broker.h"
 #include "log.h"
 #include "name.h"
@@ -23,9 +25,9 @@ static void reject(struct conn *c, const struct conn_frame *f, int code,
 		  conn_desc(c, d, sizeof(d)), frame_kind_name(h->kind),
 		  (unsigned long long)h->id,
 		  (h->has & FH(WK_TO)) ? h->to : "-", frame_code_name(code));
-	conn_send_error(c, h->id, code, h->kind,
-			(h->has & FH(WK_TO)) ? h->to : NULL, h->to_len, NULL, 0,
-			msg);
+	conn_send_error_count(c, h->id, code, h->kind,
+			      (h->has & FH(WK_TO)) ? h->to : NULL, h->to_len,
+			      NULL, 0, msg, f->batch);
 }
 
 /* Whether the frame may go to r now. If not, the sender is parked or
@@ -92,7 +94,10 @@ void route_send(struct conn *c, struct conn_frame *f)
 	if (!r || !room_for(c, f, r, f->h.flags & WF_NOWAIT))
 		return;
 	stamp(c, &f->h);
-	conn_forward(c, f, &f->h, r);
+	if (!f->batch)
+		conn_forward(c, f, &f->h, r);
+	else if (batch_forward(c, f, &f->h, r) < 0)
+		reject(c, f, WIRE_E_INTERNAL, "out of memory splitting the batch");
 }
 
 void route_request(struct conn *c, struct conn_frame *f)

@@ -21,7 +21,7 @@
 /* ... and of a connection entry without its names and subscriptions. */
 #define STATS_CONN_FIXED (1 + 14 * 16 + 11 * 9 + 2 + IPCHUB_MAX_AGENT + 10)
 /* The totals map with the errors map, without the conns array. */
-#define STATS_TOTALS_MAX (1 + 16 * 20 + 12 * 9 + 1 + WIRE_E_CODE_MAX_ * 30)
+#define STATS_TOTALS_MAX (1 + 16 * 20 + 13 * 9 + 1 + WIRE_E_CODE_MAX_ * 30)
 
 void stats_init(struct stats *s, uint64_t now_ms)
 {
@@ -118,7 +118,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	if (!buf)
 		return NULL;
 	mpw_init(&w, buf, cap);
-	mpw_map(&w, 15);
+	mpw_map(&w, 16);
 	kv_uint(&w, "uptime_ms", broker_now_ms(b) - st->started_ms);
 	kv_uint(&w, "connections", b->nconns);
 	kv_uint(&w, "connections_total", st->conns_total);
@@ -126,6 +126,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	kv_uint(&w, "subscriptions", b->ps.nsubs);
 	kv_uint(&w, "messages_routed", st->routed_msgs);
 	kv_uint(&w, "bytes_routed", st->routed_bytes);
+	kv_uint(&w, "batches_routed", st->routed_batches);
 	kv_uint(&w, "messages_in", min);
 	kv_uint(&w, "messages_out", mout);
 	kv_uint(&w, "bytes_in", bin);

@@ -5,8 +5,9 @@
  * Model: struct stats lives in struct broker and holds the totals that do
  * not belong to a live connection: connections accepted, messages and
  * bytes routed between clients (SEND, REQUEST, REPLY, each PUBLISH
- * delivery), drops, ERROR frames sent by code, and the in/out counters of
- * connections already closed (so totals = closed + live). Per-connection
+ * delivery, each message of a batch) and batched SEND frames, drops,
+ * ERROR frames sent by code, and the in/out counters of connections
+ * already closed (so totals = closed + live). Per-connection
  * counters stay in struct conn. Counting is a few increments on paths
  * that already touch the same cache lines; nothing is allocated until
  * stats are requested, and the reply is built into one buffer bounded by
@@ -29,6 +30,7 @@ struct stats {
 	uint64_t started_ms;
 	uint64_t conns_total;
 	uint64_t routed_msgs, routed_bytes;
+	uint64_t routed_batches;
 	uint64_t drops;
 	uint64_t errors[WIRE_E_CODE_MAX_];
 	uint64_t closed_msgs_in, closed_bytes_in;
@@ -40,6 +42,16 @@ void stats_init(struct stats *s, uint64_t now_ms);
 static inline void stats_routed(struct stats *s, uint64_t bytes)
 {
 	s->routed_msgs++;
+	s->routed_bytes += bytes;
+}
+
+/* A batched SEND frame of n messages was routed, whole or split into
+ * n frames; bytes is what was queued to the receiver. */
+static inline void stats_routed_batch(struct stats *s, uint32_t n,
+				      uint64_t bytes)
+{
+	s->routed_msgs += n;
+	s->routed_batches++;
 	s->routed_bytes += bytes;
 }
 

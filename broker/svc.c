@@ -148,8 +148,9 @@ void svc_frame(struct conn *c, struct conn_frame *f)
 		log_debug(&c->b->log, "%s: %s to unknown service %s",
 			  conn_desc(c, d, sizeof(d)), frame_kind_name(h->kind),
 			  h->to);
-		conn_send_error(c, h->id, WIRE_E_NO_SUCH_PEER, h->kind, h->to,
-				h->to_len, NULL, 0, "no such broker service");
+		conn_send_error_count(c, h->id, WIRE_E_NO_SUCH_PEER, h->kind,
+				      h->to, h->to_len, NULL, 0,
+				      "no such broker service", f->batch);
 		return;
 	}
 	if (h->kind != WIRE_REQUEST)

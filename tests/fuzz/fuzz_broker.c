@@ -14,7 +14,9 @@
  *    (HELLO today; AUTH when authentication lands) sees them raw;
  *  - fuzz_broker: connection A has done HELLO and registered "client-1",
  *    then the input follows; connection B ("svc.echo", the destination of
- *    the committed frame samples) reads whatever is routed to it.
+ *    the committed frame samples) reads whatever is routed to it. B's
+ *    HELLO announces BATCH and A's does not, so a batch to "svc.echo" is
+ *    forwarded whole and one to "client-1" is split (PROTOCOL.md 6.3.1).
  * The input is written in two pieces cut at a point derived from its
  * bytes, with the loop run in between, so frames straddle reads. Our ends
  * are drained as the loop runs. At the end both ends are closed and the
@@ -138,7 +140,7 @@ static void send_hdr(int fd, const struct frame_hdr *h)
 	write_all(fd, -1, out, n);
 }
 
-static void hello_register(int fd, const char *name)
+static void hello_register(int fd, const char *name, uint32_t flags)
 {
 	struct frame_hdr h;
 
@@ -146,6 +148,10 @@ static void hello_register(int fd, const char *name)
 	h.ver = IPCHUB_PROTO_VERSION_MAX;
 	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
 	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
+	if (flags) {
+		h.flags = flags;
+		h.has |= FH(WK_FLAGS);
+	}
 	send_hdr(fd, &h);
 	frame_init(&h, WIRE_REGISTER);
 	h.id = 1;
@@ -171,8 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fb = adopt();
 	fa = adopt();
 #ifndef FUZZ_HANDSHAKE
-	hello_register(fb, "svc.echo");
-	hello_register(fa, "client-1");
+	hello_register(fb, "svc.echo", WF_BATCH);
+	hello_register(fa, "client-1", 0);
 #else
 	{
 		/* B completes its handshake, so A can reach it once past its

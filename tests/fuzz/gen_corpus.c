@@ -136,6 +136,90 @@ static void put_hello(struct seed *s, uint32_t lo, uint32_t hi, const char *agen
 	put(s, &h, NULL, 0);
 }
 
+/* SEND {id, to, flags} with a body (blen 0: none). */
+static void put_send(struct seed *s, uint64_t id, const char *to,
+		     uint32_t flags, const void *body, size_t blen)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, WIRE_SEND);
+	h.id = id;
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, to, strlen(to));
+	if (flags) {
+		h.flags = flags;
+		h.has |= FH(WK_FLAGS);
+	}
+	put(s, &h, body, blen);
+}
+
+/* Batched SENDs (PROTOCOL.md 6.3.1). In fuzz_broker "svc.echo" announced
+ * BATCH and takes a batch whole; "client-1", the sender itself, did not
+ * and gets each message as its own SEND (the split, here across a message
+ * over the 4 KiB copy path). Then the answers with count, and the bodies
+ * that are not batches. */
+static int gen_batches(const char *dir)
+{
+	/* [1, "ab", nil, {"k": [true]}] as array 32, then as a fixarray. */
+	static const uint8_t batch[] = { 0xdd, 0, 0, 0, 4, 0x01, 0xa2, 'a', 'b',
+					 0xc0, 0x81, 0xa1, 'k', 0x91, 0xc3 };
+	static const uint8_t batch_fix[] = { 0x92, 0xcd, 0x01, 0x00, 0x90 };
+	static const struct {
+		const uint8_t *b;
+		size_t n;
+	} bad[] = {
+		{ (const uint8_t *)"\x81\xa1k\x01", 4 },     /* not an array */
+		{ (const uint8_t *)"\x90", 1 },               /* empty */
+		{ (const uint8_t *)"\xdd\x00\x01\x00\x01", 5 }, /* 65537 */
+		{ (const uint8_t *)"\x93\x01\x02\xa5" "ab", 6 }, /* truncated */
+		{ (const uint8_t *)"\x92\x01\x02\x03", 4 },   /* trailing */
+		{ (const uint8_t *)"\x91\xc1", 2 },           /* 0xc1 */
+	};
+	static uint8_t big[5 + 2 + 3 + 5000];
+	struct seed s;
+	struct frame_hdr h;
+	int rc = 0;
+
+	s.len = 0;
+	put_send(&s, 30, "svc.echo", WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 34, "svc.echo", WF_BATCH | WF_NOWAIT, batch_fix,
+		 sizeof(batch_fix));
+	put_send(&s, 36, "client-1", WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 40, "svc.echo", 0, batch, sizeof(batch)); /* one message */
+	rc |= write_file(dir, "batch", s.buf, s.len);
+
+	/* [0x7f, bin of 5000, nil] to the sender: the split copies the big
+	 * message chain by chain. */
+	big[0] = 0x93;
+	big[1] = 0x7f;
+	big[2] = 0xc5;
+	big[3] = (uint8_t)(5000 >> 8);
+	big[4] = (uint8_t)5000;
+	big[5 + 5000] = 0xc0;
+	s.len = 0;
+	put_send(&s, 50, "client-1", WF_BATCH, big, 6 + 5000);
+	put_send(&s, 60, "svc.echo", WF_BATCH, big, 6 + 5000);
+	rc |= write_file(dir, "batch-big", s.buf, s.len);
+
+	s.len = 0;
+	put_send(&s, 70, "nobody", WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 71, "bad..name", WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 72, "ipchub.nope", WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 73, WIRE_SVC_PING, WF_BATCH, batch, sizeof(batch));
+	put_send(&s, 74, "svc.echo", WF_BATCH, NULL, 0); /* no body */
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		put_send(&s, 80 + k, "svc.echo", WF_BATCH, bad[k].b, bad[k].n);
+	/* BATCH on a REQUEST: fatal. */
+	frame_init(&h, WIRE_REQUEST);
+	h.id = 90;
+	h.flags = WF_BATCH;
+	h.has |= FH(WK_ID) | FH(WK_FLAGS);
+	frame_set_str(&h, WK_TO, "svc.echo", 8);
+	put(&s, &h, batch, sizeof(batch));
+	rc |= write_file(dir, "batch-errors", s.buf, s.len);
+	return rc;
+}
+
 static int gen_broker(const char *dir)
 {
 	static const uint8_t body[] = { 0x82, 0xa1, 'k', 0x01, 0xa1, 'v', 0x91, 0xc0 };
@@ -229,7 +313,7 @@ static int gen_broker(const char *dir)
 		put(&s, &h, big, sizeof(big));
 		rc |= write_file(dir, "send-8k", s.buf, s.len);
 	}
-	return rc;
+	return rc | gen_batches(dir);
 }
 
 static int gen_handshake(const char *dir)
@@ -269,6 +353,15 @@ static int gen_handshake(const char *dir)
 	put_hello(&s, 1, 1, NULL);
 	put_hello(&s, 1, 1, NULL);
 	rc |= write_file(dir, "hello-twice", s.buf, s.len);
+	s.len = 0;
+	frame_init(&h, WIRE_HELLO);
+	h.ver = 1;
+	h.ver_min = 1;
+	h.flags = WF_BATCH; /* accepts batched deliveries */
+	h.has |= FH(WK_VER) | FH(WK_VER_MIN) | FH(WK_FLAGS);
+	put(&s, &h, NULL, 0);
+	put_send(&s, 3, "x", WF_BATCH, (const uint8_t *)"\x91\x01", 2);
+	rc |= write_file(dir, "hello-batch", s.buf, s.len);
 	{
 		/* Just over the pre-handshake frame limit. */
 		uint8_t pre[4];

@@ -60,7 +60,7 @@ function bit(...keys) {
 
 // Broker-to-client frames: required and optional keys (bit masks), body allowed.
 const B2C = new Map([
-  [KIND.WELCOME, { req: bit('kind', 'ver', 'conn', 'broker', 'max_frame'), opt: bit('challenge'), body: false }],
+  [KIND.WELCOME, { req: bit('kind', 'ver', 'conn', 'broker', 'max_frame'), opt: bit('challenge', 'flags'), body: false }],
   [KIND.BYE, { req: bit('kind'), opt: bit('code', 'msg'), body: false }],
   [KIND.PONG, { req: bit('kind', 'id'), opt: 0, body: false }],
   [KIND.OK, { req: bit('kind', 'id'), opt: 0, body: false }],
