@@ -7,12 +7,15 @@
  * - the outbound stream: the session's outbound buffer while a connection
  *   is past WELCOME, else the park buffer (frames queued while there is
  *   none). Each encoded frame in either buffer has a record (kind, id,
- *   length) in a FIFO parallel to the bytes; head_done counts bytes of the
+ *   length; for a batched SEND, how many messages follow the first) in a
+ *   FIFO parallel to the bytes; head_done counts bytes of the
  *   head frame already written. So when a connection is lost, the frames
  *   never handed to the kernel are known exactly and move to the park (in
  *   order, ahead of what was parked already); the one cut mid-write is
  *   lost, and frames that do not belong on another connection (HELLO,
- *   BYE, REPLY, restore replays) are dropped. On the next WELCOME the
+ *   BYE, REPLY, restore replays) are dropped; a batch moves as single
+ *   SENDs (the next broker may not take batches), and the park never
+ *   batches. On the next WELCOME the
  *   restore list is replayed first, then the park is appended, so the
  *   broker sees names before the messages that depend on them.
  * - pending entries, one per frame awaiting an answer (REQUEST, name

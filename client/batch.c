@@ -49,7 +49,8 @@ size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
 	const struct sess_batch *b = &s->ob;
 	size_t add = len, flen;
 
-	if (!s->out.open || len == 0 || len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
+	if (!s->out.open || s->state != SESS_READY || len == 0 ||
+	    len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
 	    b->count >= IPCHUB_MAX_BATCH || id != b->id + b->count ||
 	    flags != b->flags || to_len != b->to_len ||
 	    memcmp(to, b->to, to_len) != 0)
@@ -122,7 +123,6 @@ int sess_queue_send(struct sess *s, const struct frame_hdr *h,
 {
 	size_t before, add;
 	int rc;
-
 
 	if (!s->batch_ok)
 		return sess_queue_frame(s, h, body, len);

@@ -19,6 +19,11 @@
  * frame kind against the handshake state). A bad frame kills the session:
  * it stays dead with that code and every later call reports it.
  *
+ * Batches (PROTOCOL.md 6.3.1; batch.h): HELLO announces BATCH; a batched
+ * SEND or an ERROR with `count` n yields one event per message, ids
+ * id .. id + n - 1. Outbound, sess_queue_send() appends a SEND to the one
+ * still waiting at the tail of the buffer when the broker takes batches.
+ *
  * The session does no I/O, never blocks and keeps no global state, so the
  * blocking API (ipchub.c) and a future event-driven API can share it.
  */
