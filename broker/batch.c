@@ -144,10 +144,14 @@ int batch_forward(struct conn *sender, struct conn_frame *f,
 	int rc;
 
 	if (dst->batch_rx || dst->state == CONN_DEAD) {
-		/* Whole: the receiver splits it (conn_forward counts it). */
+		bool live = dst->state != CONN_DEAD;
+
+		/* Whole: the receiver splits it. */
 		h->flags = WF_BATCH;
 		h->has |= FH(WK_FLAGS);
 		conn_forward(sender, f, h, dst);
+		if (live)
+			stats_routed_whole_batch(&b->st, f->batch);
 		return 0;
 	}
 	tmp = evbuffer_new();

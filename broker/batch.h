@@ -51,7 +51,7 @@ int batch_forward(struct conn *sender, struct conn_frame *f,
  * *frames and *bytes are the frames and bytes (length prefixes included)
  * built. Returns 0, -EINVAL when the body is not a valid batch (callers
  * check it first) or -ENOMEM; on failure out may hold part of the frames
- * (pass a private buffer) and the outputs are untouched. */
+ * (pass a private buffer) and *frames and *bytes are untouched. */
 int batch_split(struct evbuffer *src, size_t off, size_t len,
 		struct frame_hdr *h, struct evbuffer *out, struct conn *tap,
 		uint32_t *frames, size_t *bytes);

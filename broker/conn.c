@@ -259,9 +259,7 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		monitor_tap(dst, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
 			    n - IPCHUB_LEN_PREFIX, sender->in,
 			    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
-	if (f->batch)
-		stats_routed_batch(&sender->b->st, f->batch, n + f->body_len);
-	else if (h->from_id) /* not a broker service's own reply */
+	if (h->from_id) /* not a broker service's own reply */
 		stats_routed(&sender->b->st, n + f->body_len);
 	if (small)
 		raw = evbuffer_pullup(sender->in, IPCHUB_LEN_PREFIX + f->len);
@@ -368,6 +366,24 @@ static void tap_in(struct conn *c, const struct conn_frame *f)
 		    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
 }
 
+/* Answer the head frame f with BAD_BODY (count: the messages of a batch
+ * whose length was read, else 0) and drop it. Returns true: the
+ * connection goes on. */
+static bool bad_body(struct conn *c, const struct conn_frame *f,
+		     const char *why, uint32_t count)
+{
+	char d[384];
+
+	log_debug(&c->b->log, "%s: BAD_BODY in %s id %llu: %s",
+		  conn_desc(c, d, sizeof(d)), frame_kind_name(f->h.kind),
+		  (unsigned long long)f->h.id, why ? why : "");
+	conn_send_error_count(c, f->h.id, WIRE_E_BAD_BODY, f->h.kind,
+			      (f->h.has & FH(WK_TO)) ? f->h.to : NULL,
+			      f->h.to_len, NULL, 0, why, count);
+	evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + f->len);
+	return true;
+}
+
 /* Decode and dispatch the complete frame of len bytes at the head of the
  * input. Returns true if the loop may continue with the next frame. */
 static bool conn_handle_frame(struct conn *c, uint32_t len,
@@ -379,8 +395,7 @@ static bool conn_handle_frame(struct conn *c, uint32_t len,
 	struct iovec one;
 	struct mpr r;
 	const char *why = NULL;
-	bool has_body = false, batch;
-	uint32_t count = 0;
+	bool has_body = false;
 	int n, rc;
 
 	if (first->iov_len >= IPCHUB_LEN_PREFIX + (size_t)len) {
@@ -414,29 +429,21 @@ decode:
 	f.consumed = f.parked = false;
 	c->msgs_in++;
 	c->bytes_in += IPCHUB_LEN_PREFIX + (uint64_t)len;
-	batch = f.h.kind == WIRE_SEND && (f.h.flags & WF_BATCH);
-	if (batch && !has_body) {
-		rc = WIRE_E_BAD_BODY;
-		why = "a batch (flags BATCH) needs a body: an array of messages";
-	} else if (has_body && !c->head_checked) {
-		rc = batch ? frame_batch_check(&r, &count, &why)
-			   : frame_body_check(&r, &why);
-	}
-	if (rc != WIRE_E_OK) {
-		char d[384];
-
-		log_debug(&b->log, "%s: BAD_BODY in %s id %llu: %s",
-			  conn_desc(c, d, sizeof(d)), frame_kind_name(f.h.kind),
-			  (unsigned long long)f.h.id, why ? why : "");
-		conn_send_error_count(c, f.h.id, WIRE_E_BAD_BODY, f.h.kind,
-				      (f.h.has & FH(WK_TO)) ? f.h.to : NULL,
-				      f.h.to_len, NULL, 0, why, count);
-		evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + len);
-		return true;
-	}
 	if (has_body && !c->head_checked) {
+		uint32_t count = 0;
+
+		/* frame_decode() allows BATCH with a body only on SEND. */
+		rc = (f.h.flags & WF_BATCH) ? frame_batch_check(&r, &count, &why)
+					    : frame_body_check(&r, &why);
+		if (rc != WIRE_E_OK)
+			return bad_body(c, &f, why, count);
 		c->head_checked = true;
 		c->head_batch = count;
+	} else if (!has_body && f.h.kind == WIRE_SEND &&
+		   (f.h.flags & WF_BATCH)) {
+		return bad_body(c, &f,
+				"a batch (flags BATCH) needs a body: an array of messages",
+				0);
 	}
 	/* A parked frame is not checked again: its count was kept. */
 	f.batch = c->head_batch;

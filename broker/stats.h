@@ -45,14 +45,22 @@ static inline void stats_routed(struct stats *s, uint64_t bytes)
 	s->routed_bytes += bytes;
 }
 
-/* A batched SEND frame of n messages was routed, whole or split into
- * n frames; bytes is what was queued to the receiver. */
+/* A batched SEND frame of n messages was routed, split into n frames of
+ * bytes in all. */
 static inline void stats_routed_batch(struct stats *s, uint32_t n,
 				      uint64_t bytes)
 {
 	s->routed_msgs += n;
 	s->routed_batches++;
 	s->routed_bytes += bytes;
+}
+
+/* ... or forwarded whole, which conn_forward() counted as one message
+ * with its bytes: add the other n - 1 messages and the batch. */
+static inline void stats_routed_whole_batch(struct stats *s, uint32_t n)
+{
+	s->routed_msgs += n - 1;
+	s->routed_batches++;
 }
 
 static inline void stats_error(struct stats *s, int code)
