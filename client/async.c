@@ -7,12 +7,15 @@
  * - the outbound stream: the session's outbound buffer while a connection
  *   is past WELCOME, else the park buffer (frames queued while there is
  *   none). Each encoded frame in either buffer has a record (kind, id,
- *   length) in a FIFO parallel to the bytes; head_done counts bytes of the
+ *   length; for a batched SEND, how many messages follow the first) in a
+ *   FIFO parallel to the bytes; head_done counts bytes of the
  *   head frame already written. So when a connection is lost, the frames
  *   never handed to the kernel are known exactly and move to the park (in
  *   order, ahead of what was parked already); the one cut mid-write is
  *   lost, and frames that do not belong on another connection (HELLO,
- *   BYE, REPLY, restore replays) are dropped. On the next WELCOME the
+ *   BYE, REPLY, restore replays) are dropped; a batch moves as single
+ *   SENDs (the next broker may not take batches), and the park never
+ *   batches. On the next WELCOME the
  *   restore list is replayed first, then the park is appended, so the
  *   broker sees names before the messages that depend on them.
  * - pending entries, one per frame awaiting an answer (REQUEST, name
@@ -53,6 +56,7 @@
 
 #include "addr.h"
 #include "async.h"
+#include "batch.h"
 #include "frame.h"
 #include "hdr.h"
 #include "ipchub.h"
@@ -76,6 +80,8 @@ struct orec {
 	uint32_t len; /* prefix + header + body */
 	uint8_t kind;
 	uint8_t restore; /* a restore replay: never moved to the park */
+	uint32_t more;   /* batched SEND: messages after the first (ids
+	                  * id + 1 ..), 0 otherwise */
 };
 
 struct orecq {
@@ -211,6 +217,11 @@ static void orecq_push(struct orecq *q, struct orec r)
 static struct orec *orecq_front(struct orecq *q)
 {
 	return q->n ? &q->v[q->head] : NULL;
+}
+
+static struct orec *orecq_back(struct orecq *q)
+{
+	return q->n ? &q->v[(q->head + q->n - 1) & (q->cap - 1)] : NULL;
 }
 
 static struct orec orecq_pop(struct orecq *q)
@@ -560,6 +571,26 @@ static int enqueue(ipchub_async *a, const struct frame_hdr *f,
 	size_t bl = backlog(a), before = b->len - b->off, n;
 	int rc;
 
+	/* A SEND joins the one still waiting at the tail of the session's
+	 * buffer when it can (batch.h); never in the park, whose frames may
+	 * go to a broker that does not take batches. */
+	if (d && f->kind == WIRE_SEND && !control && orecq_back(q) &&
+	    (n = sess_batch_cost(&a->s, f->to, f->to_len,
+				 (f->has & FH(WK_FLAGS)) ? f->flags : 0,
+				 f->id, len)) > 0) {
+		struct orec *last = orecq_back(q);
+
+		if (bl > 0 && bl + n > a->hwm) {
+			a->need_drain = true;
+			return IPCHUB_E_WOULD_BLOCK;
+		}
+		rc = sess_batch_add(&a->s, n, body, len);
+		if (rc)
+			return rc;
+		last->len += (uint32_t)n;
+		last->more++;
+		return IPCHUB_OK;
+	}
 	if (orecq_reserve(q))
 		return IPCHUB_E_NOMEM;
 	rc = sess_buf_encode(b, f, body, len, out_limit(a));
@@ -573,6 +604,8 @@ static int enqueue(ipchub_async *a, const struct frame_hdr *f,
 	}
 	orecq_push(q, (struct orec){.id = f->id, .len = (uint32_t)n,
 				    .kind = f->kind, .restore = restore});
+	if (d && f->kind == WIRE_SEND && !control)
+		sess_batch_open(&a->s, f, len, n);
 	return IPCHUB_OK;
 }
 
@@ -710,9 +743,10 @@ static void finish(ipchub_async *a, int code)
 		settle(a, p, pcode, NULL);
 	}
 	for (size_t i = 0; i < n1; i++)
-		fire_error(a, IPCHUB_E_CLOSED, ids1[i].id,
-			   reported_kind(ids1[i].kind), NULL,
-			   "the handle closed before the message was sent");
+		for (uint64_t k = 0; k <= ids1[i].more; k++)
+			fire_error(a, IPCHUB_E_CLOSED, ids1[i].id + k,
+				   reported_kind(ids1[i].kind), NULL,
+				   "the handle closed before the message was sent");
 	for (size_t i = 0; i < n2; i++)
 		fire_error(a, IPCHUB_E_CLOSED, ids2[i].id,
 			   reported_kind(ids2[i].kind), NULL,
@@ -739,6 +773,34 @@ static bool is_fatal(int code)
 	return code > 0 && code < IPCHUB_E_IO && frame_code_is_fatal(code);
 }
 
+/* Re-encode the batched SEND frame[0..len) as single SENDs at the end of
+ * the new park nb/nq: the next broker may not take batches. Like a frame
+ * that cannot be kept, a message that cannot be copied for lack of memory
+ * is dropped. */
+static void park_split(struct sess_buf *nb, struct orecq *nq,
+		       const uint8_t *frame, size_t len)
+{
+	struct batch_iter *it = malloc(sizeof(*it));
+	const uint8_t *body;
+	size_t blen;
+
+	if (!it || batch_iter_init(it, frame, len) != IPCHUB_OK) {
+		free(it);
+		return;
+	}
+	while (batch_iter_next(it, &body, &blen)) {
+		size_t before = nb->len - nb->off;
+
+		if (orecq_reserve(nq) == 0 &&
+		    sess_buf_encode(nb, &it->h, body, blen,
+				    IPCHUB_MAX_FRAME_MAX) == IPCHUB_OK)
+			orecq_push(nq, (struct orec){
+				.id = it->h.id, .kind = WIRE_SEND,
+				.len = (uint32_t)(nb->len - nb->off - before)});
+	}
+	free(it);
+}
+
 /* The connection is gone (code says why). Keeps what was never written,
  * fails what was, then reconnects or finishes. */
 static void conn_lost(ipchub_async *a, int code)
@@ -747,7 +809,7 @@ static void conn_lost(ipchub_async *a, int code)
 	struct orecq nq = {0};
 	struct pend *list = NULL, *p;
 	int cut_kind = 0;
-	uint64_t cut_id = 0;
+	uint64_t cut_id = 0, cut_more = 0;
 	const uint8_t *data;
 	size_t len, off = 0;
 	bool was_up = a->st == ST_RESTORING || a->st == ST_OPEN;
@@ -763,6 +825,7 @@ static void conn_lost(ipchub_async *a, int code)
 		off = r.len - a->head_done;
 		cut_kind = reported_kind(r.kind);
 		cut_id = r.id;
+		cut_more = r.more;
 	}
 	a->head_done = 0;
 	/* Untouched frames, then the old park: the new park, in order. On
@@ -771,8 +834,10 @@ static void conn_lost(ipchub_async *a, int code)
 	while (a->recs.n) {
 		struct orec r = orecq_pop(&a->recs);
 
-		if (kept_on_loss(&r) && orecq_reserve(&nq) == 0 &&
-		    sess_buf_append(&nb, data + off, r.len) == 0)
+		if (r.more)
+			park_split(&nb, &nq, data + off, r.len);
+		else if (kept_on_loss(&r) && orecq_reserve(&nq) == 0 &&
+			 sess_buf_append(&nb, data + off, r.len) == 0)
 			orecq_push(&nq, r);
 		off += r.len;
 	}
@@ -839,8 +904,8 @@ static void conn_lost(ipchub_async *a, int code)
 		list = p->next;
 		settle(a, p, IPCHUB_E_IO, NULL);
 	}
-	if (cut_kind)
-		fire_error(a, IPCHUB_E_IO, cut_id, cut_kind, NULL,
+	for (uint64_t k = 0; cut_kind && k <= cut_more; k++)
+		fire_error(a, IPCHUB_E_IO, cut_id + k, cut_kind, NULL,
 			   "the connection was lost while the message was being written");
 	if (was_up && !a->in_outage) {
 		struct ipchub_async_event ev = {

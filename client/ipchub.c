@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "batch.h"
 #include <sodium.h>
 
 #include "frame.h"
@@ -720,25 +721,38 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		   uint64_t *id_out)
 {
 	struct frame_hdr f;
-	size_t dlen;
+	size_t dlen, add = 0;
+	uint64_t id;
 	int rc = check_live(h);
 
 	if (rc)
 		return rc;
-	rc = check_name(dst, &dlen);
-	if (rc)
-		return rc;
+	/* The name of the batch being filled was checked when it opened. */
+	if (kind != WIRE_SEND || !dst || !sess_batch_to_is(&h->s, dst, &dlen)) {
+		rc = check_name(dst, &dlen);
+		if (rc)
+			return rc;
+	}
 	rc = check_body(h, body, len);
 	if (rc)
 		return rc;
 	rc = wait_room(h);
 	if (rc)
 		return rc;
-	frame_init(&f, kind);
-	f.id = h->s.next_id; /* taken only if the frame is queued */
-	f.has |= FH(WK_ID);
-	frame_set_str(&f, key, dst, dlen);
-	rc = sess_queue_frame(&h->s, &f, body, len);
+	id = h->s.next_id; /* taken only if the message is queued */
+	if (kind == WIRE_SEND)
+		add = sess_batch_cost(&h->s, dst, dlen, 0, id, len);
+	if (add) {
+		/* It joins the SEND waiting at the queue's tail: no header. */
+		rc = sess_batch_add(&h->s, add, body, len);
+	} else {
+		frame_init(&f, kind);
+		f.id = id;
+		f.has |= FH(WK_ID);
+		frame_set_str(&f, key, dst, dlen);
+		rc = kind == WIRE_SEND ? sess_queue_send(&h->s, &f, body, len)
+				       : sess_queue_frame(&h->s, &f, body, len);
+	}
 	if (rc)
 		return rc;
 	(void)sess_next_id(&h->s);
@@ -746,7 +760,7 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (rc)
 		return rc;
 	if (id_out)
-		*id_out = f.id;
+		*id_out = id;
 	return IPCHUB_OK;
 }
 
@@ -867,6 +881,11 @@ int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 	if (!h->qhead) {
 		if (dead(h))
 			return h->s.dead;
+		/* The rest of a batch is already here: no clock, no poll. */
+		if (h->s.split.n)
+			(void)dispatch(h, c_have_msg, true);
+	}
+	if (!h->qhead) {
 		rc = run_until(h, deadline_in(timeout_ms), c_have_msg);
 		if (!h->qhead)
 			return rc;

@@ -20,6 +20,16 @@
  * request, register). A send blocks (writing, and reading what arrives
  * meanwhile) only while more than the outbound high-water mark is queued.
  *
+ * Batching (PROTOCOL.md 6.3.1): when the broker accepts batches, a send
+ * (ipchub_send, ipchub_async_send) to the same name as the SEND still
+ * waiting, unwritten, at the end of the queue is appended to that frame
+ * (bodies up to IPCHUB_CLIENT_BATCH_BODY_MAX, frames up to
+ * IPCHUB_CLIENT_BATCH_BYTES). This only merges what is already waiting;
+ * when the queue is written does not change, so it never delays a
+ * message. Batched deliveries are split on arrival. Nothing else changes
+ * for the application: each message keeps its own id, is received as its
+ * own ipchub_msg, and each undelivered one gets its own error.
+ *
  * Ownership: ipchub_connect() gives the caller an `ipchub *` to free with
  * ipchub_close(). Every `ipchub_msg *` handed out belongs to the caller,
  * who frees it with ipchub_msg_free(); pointers returned by ipchub_msg_*()
@@ -435,7 +445,9 @@ int ipchub_pack_str(ipchub_pack *p, const char *s);
  * their deadlines keep running). Requests and name operations whose
  * frames had been (even partly) written fail with IPCHUB_E_IO: whether
  * the broker or the responder acted on them is unknown. A SEND cut in the
- * middle of a write is reported to on_error with IPCHUB_E_IO. SENDs the
+ * middle of a write is reported to on_error with IPCHUB_E_IO (each
+ * message of a cut batch, with its id); unwritten batches are kept as
+ * single SENDs, since the next broker may not accept batches. SENDs the
  * kernel had fully accepted but the broker had not routed when it died
  * cannot be told apart from delivered ones and are neither retried nor
  * reported; DISCONNECTED marks that moment. Replies to requests that

@@ -15,6 +15,7 @@
 
 #include "limits.h"
 #include "mpr.h"
+#include "batch.h"
 #include "msg.h"
 #include "sess.h"
 
@@ -36,6 +37,8 @@ void sess_destroy(struct sess *s)
 		return;
 	free(s->in.data);
 	free(s->out.data);
+	ipchub_msg_free(s->split.tmpl);
+	s->split.tmpl = NULL;
 	s->in = (struct sess_buf){0};
 	s->out = (struct sess_buf){0};
 }
@@ -112,6 +115,7 @@ int sess_buf_encode(struct sess_buf *b, const struct frame_hdr *h,
 		return IPCHUB_E_TOO_LARGE;
 	if (buf_reserve(b, n + len))
 		return IPCHUB_E_NOMEM;
+	b->open = 0; /* a new frame closes the batch before it */
 	memcpy(b->data + b->len, head, n);
 	if (len > 0)
 		memcpy(b->data + b->len + n, body, len);
@@ -125,9 +129,15 @@ int sess_buf_append(struct sess_buf *b, const void *bytes, size_t n)
 		return IPCHUB_OK;
 	if (buf_reserve(b, n))
 		return IPCHUB_E_NOMEM;
+	b->open = 0;
 	memcpy(b->data + b->len, bytes, n);
 	b->len += n;
 	return IPCHUB_OK;
+}
+
+int sess_buf_reserve(struct sess_buf *b, size_t n)
+{
+	return buf_reserve(b, n) ? IPCHUB_E_NOMEM : IPCHUB_OK;
 }
 
 void sess_buf_free(struct sess_buf *b)
@@ -159,6 +169,9 @@ int sess_queue_hello(struct sess *s, const char *agent)
 	h.ver = IPCHUB_PROTO_VERSION_MAX;
 	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
 	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
+	/* We split batched deliveries (PROTOCOL.md 6.3.1). */
+	h.flags = WF_BATCH;
+	h.has |= FH(WK_FLAGS);
 	if (agent && *agent)
 		frame_set_str(&h, WK_AGENT, agent,
 			      strnlen(agent, IPCHUB_MAX_AGENT));
@@ -179,6 +192,9 @@ void sess_out_consume(struct sess *s, size_t n)
 	s->out.off += n;
 	if (s->out.off >= s->out.len)
 		s->out.off = s->out.len = 0;
+	/* Bytes of the open batch went to the socket: it is closed. */
+	if (s->out.len - s->out.off < s->out.open)
+		s->out.open = 0;
 }
 
 /* Check the length prefix of the buffered frame, if it is complete.
@@ -262,11 +278,38 @@ static int on_welcome(struct sess *s, const struct frame_hdr *h)
 	s->conn = h->conn;
 	memcpy(s->broker, h->broker, h->broker_len);
 	s->broker[h->broker_len] = '\0';
+	s->batch_ok = (h->has & FH(WK_FLAGS)) && (h->flags & WF_BATCH);
 	s->has_challenge = (h->has & FH(WK_CHALLENGE)) != 0;
 	if (s->has_challenge)
 		memcpy(s->challenge, h->challenge, sizeof(s->challenge));
 	s->state = SESS_READY;
 	return 0;
+}
+
+/* Begin splitting the buffered frame (h in s->hdr) into n events; body_off
+ * is a batch body's offset from the frame start. Returns as
+ * sess_next_event(); on failure no split is active. */
+static int split_start(struct sess *s, struct sess_event *ev, uint32_t n,
+		       size_t body_off, size_t total)
+{
+	int rc;
+
+	s->split = (struct sess_split){.n = n, .pos = body_off, .total = total};
+	if (body_off) {
+		/* Elements start after the array header, in any encoding. */
+		const uint8_t *p = s->in.data + s->in.off;
+		struct iovec iov;
+		struct mpr r;
+		uint32_t cnt;
+
+		mpr_init_buf(&r, &iov, p + body_off, total - body_off);
+		(void)mpr_read_array(&r, &cnt); /* frame_batch_check passed */
+		s->split.pos = total - (size_t)mpr_left(&r);
+	}
+	rc = sess_split_next(s, ev);
+	if (rc)
+		s->split.n = 0; /* retried from the frame's start */
+	return rc;
 }
 
 int sess_next_event(struct sess *s, struct sess_event *ev)
@@ -277,11 +320,14 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 	struct mpr r;
 	const uint8_t *frame, *body = NULL;
 	size_t live, total, body_len = 0;
-	bool has_body = false;
+	bool has_body = false, batch;
+	uint32_t n = 1;
 	int rc;
 
 	if (s->state == SESS_DEAD)
 		return s->dead;
+	if (s->split.n) /* the rest of a batch or a multi-id ERROR */
+		return sess_split_next(s, ev);
 	rc = in_check_len(s, &total);
 	if (rc)
 		return rc;
@@ -295,12 +341,25 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 	mpr_init_buf(&r, &iov, frame, total - IPCHUB_LEN_PREFIX);
 	if (frame_decode(&r, FRAME_B2C, h, &has_body, NULL) != WIRE_E_OK)
 		return fail(s, IPCHUB_E_BAD_FRAME);
+	batch = h->kind == WIRE_SEND && (h->flags & WF_BATCH);
+	if (batch && !has_body)
+		return fail(s, IPCHUB_E_BAD_FRAME);
 	if (has_body) {
 		body_len = (size_t)mpr_left(&r);
 		body = frame + (total - IPCHUB_LEN_PREFIX - body_len);
-		if (frame_body_check(&r, NULL) != WIRE_E_OK)
+		if (batch ? frame_batch_check(&r, &n, NULL) != WIRE_E_OK
+			  : frame_body_check(&r, NULL) != WIRE_E_OK)
 			return fail(s, IPCHUB_E_BAD_FRAME);
 	}
+	/* An ERROR answering a batch stands for `count` errors. */
+	if (h->kind == WIRE_ERROR && (h->has & FH(WK_COUNT))) {
+		if (h->count == 0 || h->count > IPCHUB_MAX_BATCH)
+			return fail(s, IPCHUB_E_BAD_FRAME);
+		n = (uint32_t)h->count;
+	}
+	/* Ids id .. id + n - 1 must exist. */
+	if (n > 1 && h->id > UINT64_MAX - (n - 1))
+		return fail(s, IPCHUB_E_BAD_FRAME);
 
 	/* Before WELCOME the broker may only finish or refuse the handshake. */
 	if (s->state != SESS_READY && h->kind != WIRE_WELCOME &&
@@ -329,6 +388,8 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 		 * so that "error" always means a non-zero code above. */
 		if (h->code == 0)
 			return fail(s, IPCHUB_E_BAD_FRAME);
+		if (n > 1 && s->state == SESS_READY)
+			return split_start(s, ev, n, 0, total);
 		rc = msg_from_frame(h, NULL, 0, &e.msg);
 		if (rc)
 			return rc;
@@ -354,6 +415,11 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 		e.id = h->id;
 		break;
 	case WIRE_SEND:
+		if (batch)
+			return split_start(s, ev, n,
+					   (size_t)(body - s->in.data - s->in.off),
+					   total);
+		/* fall through */
 	case WIRE_REQUEST:
 	case WIRE_REPLY:
 		rc = msg_from_frame(h, body, body_len, &e.msg);

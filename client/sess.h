@@ -19,6 +19,11 @@
  * frame kind against the handshake state). A bad frame kills the session:
  * it stays dead with that code and every later call reports it.
  *
+ * Batches (PROTOCOL.md 6.3.1; batch.h): HELLO announces BATCH; a batched
+ * SEND or an ERROR with `count` n yields one event per message, ids
+ * id .. id + n - 1. Outbound, sess_queue_send() appends a SEND to the one
+ * still waiting at the tail of the buffer when the broker takes batches.
+ *
  * The session does no I/O, never blocks and keeps no global state, so the
  * blocking API (ipchub.c) and a future event-driven API can share it.
  */
@@ -66,6 +71,28 @@ struct sess_buf {
 	size_t off; /* first unconsumed byte */
 	size_t len; /* end of valid bytes */
 	size_t cap;
+	size_t open; /* bytes of the open batchable SEND at the tail, 0 none
+	              * (batch.h); any other append clears it */
+};
+
+/* The open outbound SEND frame (batch.h); valid while out.open != 0. */
+struct sess_batch {
+	uint64_t id;     /* its first message's id */
+	uint32_t count;  /* messages in it (1: still a plain SEND) */
+	uint32_t flags;  /* its flags apart from BATCH */
+	size_t hdr_len;  /* prefix + header bytes */
+	uint16_t to_len;
+	char to[IPCHUB_MAX_NAME + 1];
+};
+
+/* An inbound frame being split into events (batch.h); active while
+ * n != 0. Offsets are from the frame's start (in.off). */
+struct sess_split {
+	uint32_t n;    /* events in the frame */
+	uint32_t i;    /* next to produce */
+	size_t pos;    /* batched SEND: offset of element i */
+	size_t total;  /* prefix + frame length */
+	ipchub_msg *tmpl; /* message 0 without body: the others are copies */
 };
 
 struct sess {
@@ -80,7 +107,11 @@ struct sess {
 	uint8_t challenge[32];
 	struct sess_buf in;
 	struct sess_buf out;
-	struct frame_hdr hdr; /* scratch for decoding; holds EV_BYE text */
+	struct frame_hdr hdr; /* scratch for decoding; holds EV_BYE text and
+	                       * the header of a frame being split */
+	bool batch_ok;        /* WELCOME carried flags BATCH */
+	struct sess_batch ob; /* the open outbound batch (out.open) */
+	struct sess_split split;
 };
 
 /* Initialise an empty session (no allocation). */
@@ -115,6 +146,9 @@ int sess_buf_encode(struct sess_buf *b, const struct frame_hdr *h,
 /* Append n raw bytes (already-encoded frames) to b: IPCHUB_OK or
  * IPCHUB_E_NOMEM (b unchanged). */
 int sess_buf_append(struct sess_buf *b, const void *bytes, size_t n);
+/* Make room for n more bytes at b's end (may compact, which keeps the
+ * live bytes and b->open): IPCHUB_OK or IPCHUB_E_NOMEM. */
+int sess_buf_reserve(struct sess_buf *b, size_t n);
 /* Free b's storage and empty it. */
 void sess_buf_free(struct sess_buf *b);
 

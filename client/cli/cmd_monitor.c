@@ -2,7 +2,10 @@
  * cmd_monitor.c - `ipchub monitor [--filter F]`: print one JSON line per
  * tapped frame: {"dir":"in"|"out","conn","kind", the header's fields by
  * name, "body"} (a frame cut to its header adds "length" instead of the
- * body); lost copies print {"kind":"gap","count"}.
+ * body); lost copies print {"kind":"gap","count"}. A batched SEND
+ * (PROTOCOL.md 6.3.1) is shown as the frame it is: its header (flags
+ * with BATCH), "batch": the number of messages, and the body as the
+ * array of their bodies (the first has the frame's id, the next id + 1..).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,11 @@ static json_t *describe(const ipchub_msg *m)
 		set_u(o, "length", full);
 	} else if (hb) {
 		size_t bl = (size_t)mpr_left(&r);
+		uint32_t n;
+
+		if (h.kind == WIRE_SEND && (h.flags & WF_BATCH) &&
+		    mpr_read_array(&r, &n) == MPR_OK)
+			set_u(o, "batch", n);
 
 		if (cli_json_from_body((const uint8_t *)fr + (len - bl), bl,
 				       &body, err, sizeof(err))) {

@@ -216,7 +216,8 @@ static size_t put_frame(uint8_t *out, size_t cap, const struct frame_hdr *h,
 	return n + blen;
 }
 
-/* WELCOME, then a SEND with a nested body, then an ERROR: the bytes a
+/* WELCOME, then a SEND with a nested body, then an ERROR, then a batch
+ * of three such bodies and an ERROR for a batch of two: the bytes a
  * client reads in its first moments. */
 static size_t broker_bytes(uint8_t *out, size_t cap)
 {
@@ -248,6 +249,28 @@ static size_t broker_bytes(uint8_t *out, size_t cap)
 	h.has |= FH(WK_ID) | FH(WK_CODE);
 	frame_set_str(&h, WK_MSG, "nobody", 6);
 	n += put_frame(out + n, cap - n, &h, NULL, 0);
+
+	/* Batches (PROTOCOL.md 6.3.1) are split into one event per id. */
+	h.id = 7;
+	h.count = 2;
+	h.has |= FH(WK_COUNT);
+	n += put_frame(out + n, cap - n, &h, NULL, 0);
+
+	{
+		uint8_t batch[1 + 3 * sizeof(body)];
+
+		batch[0] = 0x93;
+		for (int i = 0; i < 3; i++)
+			memcpy(batch + 1 + i * sizeof(body), body, sizeof(body));
+		frame_init(&h, WIRE_SEND);
+		h.id = 10;
+		h.from_id = 3;
+		h.flags = WF_BATCH;
+		h.has |= FH(WK_ID) | FH(WK_FROM_ID) | FH(WK_FLAGS);
+		frame_set_str(&h, WK_TO, "me", 2);
+		frame_set_str(&h, WK_FROM, "peer", 4);
+		n += put_frame(out + n, cap - n, &h, batch, sizeof(batch));
+	}
 	return n;
 }
 
@@ -309,8 +332,8 @@ static long run_receive(long fail_at, int *saw_nomem)
 	sess_destroy(&s);
 	disarm();
 	assert_int_equal(welcome, 1);
-	assert_int_equal(msgs, 1);
-	assert_int_equal(errors, 1);
+	assert_int_equal(msgs, 4);
+	assert_int_equal(errors, 3);
 	assert_int_equal(A.live, 0); /* no leak, whichever call failed */
 	*saw_nomem = nomem;
 	return A.calls;

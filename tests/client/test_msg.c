@@ -13,6 +13,8 @@
 
 #include "frame.h"
 #include "ipchub.h"
+#include "limits.h"
+#include "mpr.h"
 #include "msg.h"
 
 static ipchub_msg *make(int kind, const void *body, size_t len)
@@ -231,6 +233,53 @@ static void test_pack(void **state)
 	ipchub_pack_destroy(&pk);
 }
 
+/* ipchub_body_check() accepts a flat value (scalar, str, bin, fixext) by
+ * its header alone: it must agree with the bounded walker on every first
+ * byte, every short length and every length field near the real one. */
+static void test_body_check_flat_agrees(void **state)
+{
+	uint8_t buf[300];
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int t = 0; t < 256; t++) {
+		for (size_t len = 1; len <= sizeof(buf); len++) {
+			for (int round = 0; round < 4; round++) {
+				int want;
+
+				buf[0] = (uint8_t)t;
+				for (size_t i = 1; i < len; i++) {
+					seed = seed * 1103515245u + 12345u;
+					buf[i] = (uint8_t)(seed >> 16);
+				}
+				/* Length fields right (round 1), one too long
+				 * (2) or one too short (3), for each width. */
+				if (round > 0) {
+					size_t w = (t == 0xc4 || t == 0xd9) ? 1
+						 : (t == 0xc5 || t == 0xda) ? 2 : 4;
+					size_t n = len - 1 - w;
+
+					if (len < 1 + w)
+						continue;
+					n += round == 2 ? 1 : 0;
+					n -= round == 3 && n > 0 ? 1 : 0;
+					for (size_t i = 0; i < w; i++)
+						buf[1 + i] = (uint8_t)(n >> (8 * (w - 1 - i)));
+				}
+				want = mpr_validate(buf, len, IPCHUB_MAX_BODY_DEPTH) ==
+					       MPR_OK
+					       ? IPCHUB_OK
+					       : IPCHUB_E_BAD_BODY;
+				if (ipchub_body_check(buf, len) != want)
+					fail_msg("type 0x%02x len %zu round %d: "
+						 "check %d, walker %d", t, len,
+						 round, ipchub_body_check(buf, len),
+						 want);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_unpack_matches_msgpack_c),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_pack),
+		cmocka_unit_test(test_body_check_flat_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -372,6 +372,132 @@ static int gen_handshake(const char *dir)
 	return rc;
 }
 
+/* ---- seeds of fuzz_sess: broker bytes after WELCOME ----------------------- */
+
+/* A delivered SEND {id, to: "me", from: "peer", from_id: 3, flags}. */
+static void put_delivery(struct seed *s, uint64_t id, uint32_t flags,
+			 const void *body, size_t blen)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, WIRE_SEND);
+	h.id = id;
+	h.from_id = 3;
+	h.has |= FH(WK_ID) | FH(WK_FROM_ID);
+	frame_set_str(&h, WK_TO, "me", 2);
+	frame_set_str(&h, WK_FROM, "peer", 4);
+	if (flags) {
+		h.flags = flags;
+		h.has |= FH(WK_FLAGS);
+	}
+	put(s, &h, body, blen);
+}
+
+static void put_error(struct seed *s, uint64_t id, bool has_count,
+		      uint64_t count)
+{
+	struct frame_hdr h;
+
+	frame_init(&h, WIRE_ERROR);
+	h.id = id;
+	h.code = WIRE_E_NO_SUCH_PEER;
+	h.ref = WIRE_SEND;
+	h.has |= FH(WK_ID) | FH(WK_CODE) | FH(WK_REF);
+	frame_set_str(&h, WK_TO, "nobody", 6);
+	if (has_count) {
+		h.count = count;
+		h.has |= FH(WK_COUNT);
+	}
+	put(s, &h, NULL, 0);
+}
+
+/* The first byte of each seed picks the read size (byte * 7 + 1); each
+ * seed is written with two. */
+static int write_sess(const char *dir, const char *name, struct seed *s)
+{
+	static uint8_t out[sizeof(s->buf) + 1];
+	static const uint8_t sel[] = { 0, 3 };
+	char fname[64];
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(sel); i++) {
+		out[0] = sel[i];
+		memcpy(out + 1, s->buf, s->len);
+		snprintf(fname, sizeof(fname), "%s-%u", name, sel[i]);
+		rc |= write_file(dir, fname, out, s->len + 1);
+	}
+	return rc;
+}
+
+static int gen_sess(const char *dir)
+{
+	/* Ten bodies of different formats as array 32, then subsets as a
+	 * fixarray and an array 16. */
+	static const uint8_t batch[] = {
+		0xdd, 0, 0, 0, 10, 0x01, 0xc0, 0xa3, 'a', 'b', 'c',
+		0xc4, 0x03, 1, 2, 3, 0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x92,
+		0xc3, 0xc2, 0x91, 0x91, 0x90, 0xcb, 0x40, 0x40, 0x40, 0x40,
+		0x40, 0x40, 0x40, 0x40, 0xd6, 0x01, 'a', 'b', 'c', 'd', 0xc7,
+		0x02, 0x05, 'z', 'z', 0xdc, 0x00, 0x02, 0x01, 0x02 };
+	static const uint8_t fix[] = { 0x93, 0x01, 0xa1, 'x', 0xff };
+	static const uint8_t a16[] = { 0xdc, 0, 2, 0xcd, 1, 0, 0xd0, 0x80 };
+	static const uint8_t one[] = { 0x91, 0x2a };
+	static const struct {
+		const char *name;
+		const uint8_t *b;
+		size_t n;
+	} bad[] = {
+		{ "batch-not-array", (const uint8_t *)"\x81\x01\x02", 3 },
+		{ "batch-empty", (const uint8_t *)"\x90", 1 },
+		{ "batch-short", (const uint8_t *)"\x93\x01", 2 },
+		{ "batch-trailing", (const uint8_t *)"\x92\x01\x02\x03", 4 },
+		{ "batch-bad-element", (const uint8_t *)"\x92\x01\xc1", 3 },
+	};
+	static uint8_t big[5 + 3 * (3 + 4000)];
+	struct seed s;
+	int rc = 0;
+
+	s.len = 0;
+	put_delivery(&s, 10, WF_BATCH, batch, sizeof(batch));
+	rc |= write_sess(dir, "batch", &s);
+	s.len = 0;
+	put_delivery(&s, 40, WF_BATCH, fix, sizeof(fix));
+	put_delivery(&s, 99, 0, one + 1, 1);
+	put_delivery(&s, 100, WF_BATCH, a16, sizeof(a16));
+	put_delivery(&s, 200, WF_BATCH, one, sizeof(one));
+	rc |= write_sess(dir, "batch-then-send", &s);
+	s.len = 0;
+	put_error(&s, 5, true, 7);
+	put_error(&s, 12, false, 0);
+	put_error(&s, 13, true, 1);
+	rc |= write_sess(dir, "errors", &s);
+	s.len = 0;
+	put_error(&s, 5, true, 0);
+	rc |= write_sess(dir, "error-count-zero", &s);
+	s.len = 0;
+	put_delivery(&s, 1, WF_BATCH, NULL, 0);
+	rc |= write_sess(dir, "batch-no-body", &s);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		s.len = 0;
+		put_delivery(&s, 1, WF_BATCH, bad[k].b, bad[k].n);
+		rc |= write_sess(dir, bad[k].name, &s);
+	}
+	/* Three 4000-byte bins: split across many reads. */
+	big[0] = 0xdd;
+	big[4] = 3;
+	for (size_t i = 0; i < 3; i++) {
+		uint8_t *e = big + 5 + i * (3 + 4000);
+
+		e[0] = 0xc5;
+		e[1] = (uint8_t)(4000 >> 8);
+		e[2] = (uint8_t)4000;
+	}
+	s.len = 0;
+	put_delivery(&s, 7, WF_BATCH, big, sizeof(big));
+	rc |= write_sess(dir, "batch-big", &s);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t out[1 << 16], stream[1 << 16];
@@ -379,7 +505,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 
 	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: %s DIR [frame|mpr|broker|handshake]\n",
+		fprintf(stderr, "usage: %s DIR [frame|mpr|broker|handshake|sess]\n",
 			argv[0]);
 		return 2;
 	}
@@ -389,6 +515,8 @@ int main(int argc, char **argv)
 		return gen_broker(argv[1]) ? 1 : 0;
 	if (argc == 3 && strcmp(argv[2], "handshake") == 0)
 		return gen_handshake(argv[1]) ? 1 : 0;
+	if (argc == 3 && strcmp(argv[2], "sess") == 0)
+		return gen_sess(argv[1]) ? 1 : 0;
 	if (argc == 3 && strcmp(argv[2], "frame") != 0) {
 		fprintf(stderr, "%s: unknown target %s\n", argv[0], argv[2]);
 		return 2;

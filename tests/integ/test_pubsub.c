@@ -618,6 +618,9 @@ static void test_stats(void **state)
 		body_seq(&p, (uint64_t)i, 10);
 		assert_int_equal(ipchub_send(a, "b", p.buf.data, p.buf.size, &id),
 				 IPCHUB_OK);
+		/* Written at once: one frame each (sends waiting together
+		 * would travel as one batch, PROTOCOL.md 6.3.1). */
+		assert_int_equal(ipchub_flush(a, 5000), IPCHUB_OK);
 		bytes += send_frame_len(id, "b", p.buf.size);
 	}
 	ipchub_pack_destroy(&p);
