@@ -158,7 +158,7 @@ static size_t value_span(const uint8_t *p, size_t left)
 {
 	struct iovec iov;
 	struct mpr r;
-	size_t n = msg_flat_span(p, left);
+	size_t n = (size_t)mpr_flat_span(p, left);
 
 	if (n)
 		return n;

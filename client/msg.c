@@ -166,41 +166,12 @@ const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len)
 
 void ipchub_msg_free(ipchub_msg *m) { free(m); }
 
-size_t msg_flat_span(const uint8_t *p, size_t len)
-{
-	uint8_t t = p[0];
-
-	if (t <= 0x7f || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3 && t != 0xc1))
-		return 1;
-	if (t >= 0xa0 && t <= 0xbf)
-		return 1 + (size_t)(t & 0x1f);
-	switch (t) {
-	case 0xc4: case 0xd9: /* bin 8, str 8 */
-		return len < 2 ? 0 : 2 + (size_t)p[1];
-	case 0xc5: case 0xda: /* bin 16, str 16 */
-		return len < 3 ? 0 : 3 + ((size_t)p[1] << 8 | p[2]);
-	case 0xc6: case 0xdb: /* bin 32, str 32 */
-		return len < 5 ? 0 : 5 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 |
-					  (size_t)p[3] << 8 | p[4]);
-	case 0xcc: case 0xd0: return 2;              /* uint 8, int 8 */
-	case 0xcd: case 0xd1: case 0xd4: return 3;   /* 16-bit, fixext 1 */
-	case 0xd5: return 4;                         /* fixext 2 */
-	case 0xca: case 0xce: case 0xd2: return 5;   /* 32-bit */
-	case 0xd6: return 6;                         /* fixext 4 */
-	case 0xcb: case 0xcf: case 0xd3: return 9;   /* 64-bit */
-	case 0xd7: return 10;                        /* fixext 8 */
-	case 0xd8: return 18;                        /* fixext 16 */
-	default: /* maps, arrays, ext 8/16/32, 0xc1 */
-		return 0;
-	}
-}
-
 int ipchub_body_check(const void *buf, size_t len)
 {
 	if (!buf || len == 0)
 		return IPCHUB_E_BAD_BODY;
 	/* One flat value of exactly len bytes is valid: no walk needed. */
-	if (msg_flat_span(buf, len) == len)
+	if (mpr_flat_span(buf, len) == len)
 		return IPCHUB_OK;
 	if (mpr_validate(buf, len, IPCHUB_MAX_BODY_DEPTH) != MPR_OK)
 		return IPCHUB_E_BAD_BODY;

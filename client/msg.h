@@ -61,11 +61,4 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 int msg_clone(const ipchub_msg *t, const void *body, size_t len,
 	      ipchub_msg **out);
 
-/* Bytes of the msgpack value starting at p, of at most len bytes, if it
- * is a flat one (nil, bool, number, str, bin, fixext: no values inside)
- * whose header is complete; 0 for containers, ext 8/16/32, the unused
- * byte 0xc1 or a cut header (ask the bounded walker). The result may
- * exceed len: the value is then cut. len > 0. */
-size_t msg_flat_span(const uint8_t *p, size_t len);
-
 #endif

@@ -346,56 +346,6 @@ static int mpr_value_head(struct mpr *r, uint8_t t, uint64_t *items,
 	}
 }
 
-static inline uint64_t be_at(const uint8_t *p, unsigned nbytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned k = 0; k < nbytes; k++)
-		v = (v << 8) | p[k];
-	return v;
-}
-
-/* Bytes taken by the scalar (non-container) value at p, when its type
- * byte and length field lie within the avail (>= 1) bytes there; 0 for a
- * container, for 0xc1, or for a length field cut by the end of the span:
- * mpr_value_head() decides those. The fast path of mpr_skip_value() for
- * the common case, a flat body or batch element inside one segment. */
-static inline uint64_t flat_span(const uint8_t *p, size_t avail)
-{
-	uint8_t t = p[0];
-	unsigned lb;
-
-	if (t <= 0x7f || t >= 0xe0)
-		return 1;
-	if (t <= 0x9f)
-		return 0;
-	if (t <= 0xbf)
-		return 1u + (t & 0x1fu);
-	switch (t) {
-	case 0xc0: case 0xc2: case 0xc3:
-		return 1;
-	case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-	case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-		lb = 1u << (t >= 0xd9 ? t - 0xd9 : t - 0xc4);
-		return avail > lb ? 1u + lb + be_at(p + 1, lb) : 0;
-	case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: len, type, data */
-		lb = 1u << (t - 0xc7);
-		return avail > lb ? 2u + lb + be_at(p + 1, lb) : 0;
-	case 0xca:
-		return 5;
-	case 0xcb:
-		return 9;
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		return 1u + (1u << (t - 0xcc));
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-		return 1u + (1u << (t - 0xd0));
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		return 2u + (1u << (t - 0xd4));
-	default: /* 0xc1, array 16/32, map 16/32 */
-		return 0;
-	}
-}
-
 int mpr_skip_value(struct mpr *r, unsigned max_depth)
 {
 	/* todo[d]: items still to read in the container open at depth d;
@@ -416,7 +366,7 @@ int mpr_skip_value(struct mpr *r, unsigned max_depth)
 
 		if (r->i < r->nseg && r->off < r->seg[r->i].iov_len) {
 			size_t avail = r->seg[r->i].iov_len - r->off;
-			uint64_t span = flat_span((const uint8_t *)r->seg[r->i].iov_base +
+			uint64_t span = mpr_flat_span((const uint8_t *)r->seg[r->i].iov_base +
 							  r->off,
 						  avail);
 

@@ -97,6 +97,57 @@ int mpr_read_bin_exact(struct mpr *r, void *dst, size_t len);
 /* bin of at most cap bytes; actual length in *len. */
 int mpr_read_bin(struct mpr *r, void *dst, size_t cap, size_t *len);
 
+static inline uint64_t mpr_be_at(const uint8_t *p, unsigned nbytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned k = 0; k < nbytes; k++)
+		v = (v << 8) | p[k];
+	return v;
+}
+
+/* Bytes taken by the scalar (flat: no values inside) msgpack value at p,
+ * when its type byte and length field lie within the avail (>= 1) bytes
+ * there; 0 for a container, for 0xc1, or for a length field cut by the end
+ * of the span: ask the bounded walker then. The result may exceed avail
+ * (the value is cut there). The fast path of mpr_skip_value() and of the
+ * client's body checks, for the common case of a flat body. */
+static inline uint64_t mpr_flat_span(const uint8_t *p, size_t avail)
+{
+	uint8_t t = p[0];
+	unsigned lb;
+
+	if (t <= 0x7f || t >= 0xe0)
+		return 1;
+	if (t <= 0x9f)
+		return 0;
+	if (t <= 0xbf)
+		return 1u + (t & 0x1fu);
+	switch (t) {
+	case 0xc0: case 0xc2: case 0xc3:
+		return 1;
+	case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+	case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+		lb = 1u << (t >= 0xd9 ? t - 0xd9 : t - 0xc4);
+		return avail > lb ? 1u + lb + mpr_be_at(p + 1, lb) : 0;
+	case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: len, type, data */
+		lb = 1u << (t - 0xc7);
+		return avail > lb ? 2u + lb + mpr_be_at(p + 1, lb) : 0;
+	case 0xca:
+		return 5;
+	case 0xcb:
+		return 9;
+	case 0xcc: case 0xcd: case 0xce: case 0xcf:
+		return 1u + (1u << (t - 0xcc));
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+		return 1u + (1u << (t - 0xd0));
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		return 2u + (1u << (t - 0xd4));
+	default: /* 0xc1, array 16/32, map 16/32 */
+		return 0;
+	}
+}
+
 /* Skip one complete value of any type, nesting at most max_depth levels
  * (a scalar has depth 0, [[1]] has depth 2). This is the validator. A
  * max_depth above IPCHUB_MAX_BODY_DEPTH is treated as that maximum (the
