@@ -213,6 +213,7 @@ void bench_raw_produce(int fd, size_t size, uint64_t count, int batch)
 	size_t flen, id_off;
 	uint8_t *frame = make_frame(BENCH_KIND_SEND, BENCH_SINK, size, &flen,
 				    &id_off);
+	bench_gate_wait();
 	if (!batch || flen >= BENCH_BATCH_BYTES) {
 		for (uint64_t i = 0; i < count; i++) {
 			bench_frame_set_id(frame, id_off, (uint32_t)(i + 1));
@@ -477,4 +478,54 @@ void bench_wait_ok(pid_t pid, const char *what)
 			bench_die("waitpid %s: %s", what, strerror(errno));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		bench_die("%s failed (status 0x%x)", what, st);
+}
+
+/* ---- start gate --------------------------------------------------- */
+
+/* Parent's ends: ready r/w, go r/w; a child keeps ready[w] and go[r]. */
+static int g_gate[4] = { -1, -1, -1, -1 };
+static int g_gate_ready = -1, g_gate_go = -1;
+
+void bench_gate_open(void)
+{
+	if (pipe(g_gate) < 0 || pipe(g_gate + 2) < 0)
+		bench_die("pipe: %s", strerror(errno));
+}
+
+void bench_gate_child(void)
+{
+	close(g_gate[0]);
+	close(g_gate[3]);
+	g_gate_ready = g_gate[1];
+	g_gate_go = g_gate[2];
+}
+
+void bench_gate_release(int k)
+{
+	close(g_gate[1]);
+	close(g_gate[2]);
+	for (int i = 0; i < k; i++) {
+		char c;
+
+		if (read(g_gate[0], &c, 1) != 1)
+			bench_die("a producer did not get ready");
+	}
+	close(g_gate[0]);
+	close(g_gate[3]); /* EOF on every producer's go pipe */
+	g_gate[0] = g_gate[1] = g_gate[2] = g_gate[3] = -1;
+}
+
+void bench_gate_wait(void)
+{
+	char c;
+
+	if (g_gate_ready < 0)
+		return;
+	if (write(g_gate_ready, "r", 1) != 1)
+		bench_die("gate: %s", strerror(errno));
+	close(g_gate_ready);
+	while (read(g_gate_go, &c, 1) > 0)
+		;
+	close(g_gate_go);
+	g_gate_ready = g_gate_go = -1;
 }

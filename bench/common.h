@@ -127,4 +127,15 @@ pid_t bench_fork(void);
 /* Wait for a child; die if it failed. */
 void bench_wait_ok(pid_t pid, const char *what);
 
+/* Start gate for forked producers, so that forking and connecting K of
+ * them is not inside a measured span: the parent calls bench_gate_open()
+ * before forking, each child bench_gate_child() right after the fork and
+ * bench_gate_wait() once connected (it returns when the gate opens; at
+ * once in a process that is not behind a gate), and the parent
+ * bench_gate_release(K) after the last fork. */
+void bench_gate_open(void);
+void bench_gate_child(void);
+void bench_gate_release(int k);
+void bench_gate_wait(void);
+
 #endif

@@ -51,56 +51,6 @@ static const char *g_socket;
  * consumer reports its first and last arrival (-1: print JSON). */
 static const char *g_sink = BENCH_SINK;
 static int g_result_fd = -1;
-/* Start gate of forked producers (-1: none): each writes a byte to
- * g_gate_ready once connected, then waits for EOF on g_gate_go, so that
- * forking and connecting K producers is not part of the measured span. */
-static int g_gate_ready = -1, g_gate_go = -1;
-static int g_gate[4] = { -1, -1, -1, -1 }; /* ready r/w, go r/w (parent) */
-
-static void gate_open(void)
-{
-	if (pipe(g_gate) < 0 || pipe(g_gate + 2) < 0)
-		bench_die("pipe: %s", strerror(errno));
-}
-
-/* In a forked producer: keep only its ends of the gate. */
-static void gate_child(void)
-{
-	close(g_gate[0]);
-	close(g_gate[3]);
-	g_gate_ready = g_gate[1];
-	g_gate_go = g_gate[2];
-}
-
-/* In the parent, once k producers are forked: wait until all are
- * connected, then release them at once. */
-static void gate_release(int k)
-{
-	close(g_gate[1]);
-	close(g_gate[2]);
-	for (int i = 0; i < k; i++) {
-		char c;
-
-		if (read(g_gate[0], &c, 1) != 1)
-			bench_die("a producer did not connect");
-	}
-	close(g_gate[0]);
-	close(g_gate[3]); /* EOF on every producer's go pipe */
-}
-
-static void gate_wait(void)
-{
-	char c;
-
-	if (g_gate_ready < 0)
-		return;
-	if (write(g_gate_ready, "r", 1) != 1)
-		bench_die("gate: %s", strerror(errno));
-	close(g_gate_ready);
-	while (read(g_gate_go, &c, 1) > 0)
-		;
-	close(g_gate_go);
-}
 
 static ipchub *ib_connect(void)
 {
@@ -179,7 +129,7 @@ static void thru_producer(size_t size, uint64_t n, int hold_fd)
 	if (!body)
 		bench_die("out of memory");
 	bench_body(body, size);
-	gate_wait();
+	bench_gate_wait();
 	for (uint64_t i = 0; i < n; i++) {
 		int rc = ipchub_send(h, g_sink, body, size, NULL);
 		if (rc)
@@ -436,20 +386,20 @@ static void pairs(size_t size, uint64_t count, int k)
 		cp[i] = spawn_ready(consumer_main);
 	}
 	close(res[1]);
-	gate_open();
+	bench_gate_open();
 	for (int i = 0; i < k; i++) {
 		g_sink = names[i];
 		pp[i] = bench_fork();
 		if (pp[i] == 0) {
 			close(hold[1]);
 			close(res[0]);
-			gate_child();
+			bench_gate_child();
 			thru_producer(size, per, hold[0]);
 			_exit(0);
 		}
 	}
 	close(hold[0]);
-	gate_release(k);
+	bench_gate_release(k);
 	for (int i = 0; i < k; i++) {
 		uint64_t t[2];
 
@@ -511,18 +461,18 @@ int main(int argc, char **argv)
 		if (pipe(hold) < 0)
 			bench_die("pipe: %s", strerror(errno));
 		pid_t pp[IB_MAX_PRODUCERS];
-		gate_open();
+		bench_gate_open();
 		for (int k = 0; k < producers; k++) {
 			pp[k] = bench_fork();
 			if (pp[k] == 0) {
 				close(hold[1]);
-				gate_child();
+				bench_gate_child();
 				thru_producer(size, per, hold[0]);
 				_exit(0);
 			}
 		}
 		close(hold[0]);
-		gate_release(producers);
+		bench_gate_release(producers);
 		bench_wait_ok(cpid, "consumer");
 		close(hold[1]);
 		for (int k = 0; k < producers; k++)

@@ -309,15 +309,18 @@ int main(int argc, char **argv)
 
 	pid_t prod[RELAY_MAX_SOURCES];
 	if (thru) {
+		bench_gate_open();
 		for (int k = 0; k < producers; k++) {
 			int fd = connect_to(path);
 			prod[k] = bench_fork();
 			if (prod[k] == 0) {
+				bench_gate_child();
 				bench_raw_produce(fd, size, per, !perframe);
 				_exit(0);
 			}
 			close(fd);
 		}
+		bench_gate_release(producers);
 		for (int k = 0; k < producers; k++)
 			bench_wait_ok(prod[k], "producer");
 	} else {

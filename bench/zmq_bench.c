@@ -170,6 +170,7 @@ static void producer(const char *endpoint, int k, size_t size, uint64_t n,
 	if (!body)
 		bench_die("out of memory");
 	bench_body(body, size);
+	bench_gate_wait();
 	for (uint64_t i = 0; i < n; i++) {
 		if (zmq_send(s, BENCH_SINK, strlen(BENCH_SINK), ZMQ_SNDMORE) < 0 ||
 		    zmq_send(s, body, size, 0) < 0)
@@ -324,15 +325,18 @@ int main(int argc, char **argv)
 		int hold[2];
 		if (pipe(hold) < 0)
 			bench_die("pipe: %s", strerror(errno));
+		bench_gate_open();
 		for (int k = 0; k < producers; k++) {
 			pp[k] = bench_fork();
 			if (pp[k] == 0) {
 				close(hold[1]);
+				bench_gate_child();
 				producer(ep, k, size, per, hold[0]);
 				_exit(0);
 			}
 		}
 		close(hold[0]);
+		bench_gate_release(producers);
 		bench_wait_ok(cpid, "consumer");
 		close(hold[1]);
 		for (int k = 0; k < producers; k++)
