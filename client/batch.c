@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "lend.h"
 #include "limits.h"
 #include "msg.h"
 
@@ -180,7 +181,10 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	/* frame_batch_check proved the element is there and valid. */
 	if (h->kind == WIRE_SEND)
 		elen = value_span(frame + sp->pos, sp->total - sp->pos);
-	if (sp->tmpl) {
+	if (h->kind == WIRE_SEND && s->lend.slot) {
+		/* Lent in place: no template, no allocation. */
+		(void)sess_make_msg(s, h, elen ? frame + sp->pos : NULL, elen, &m);
+	} else if (sp->tmpl) {
 		rc = msg_clone(sp->tmpl, elen ? frame + sp->pos : NULL, elen, &m);
 		if (rc)
 			return rc;
@@ -210,9 +214,12 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 		sp->n = 0;
 		ipchub_msg_free(sp->tmpl);
 		sp->tmpl = NULL;
-		s->in.off += sp->total;
-		if (s->in.off == s->in.len)
-			s->in.off = s->in.len = 0;
+		/* A lent last element keeps the frame until the loan ends. */
+		if (!sess_lend_hold(s, sp->total)) {
+			s->in.off += sp->total;
+			if (s->in.off == s->in.len)
+				s->in.off = s->in.len = 0;
+		}
 	}
 	*ev = e;
 	return IPCHUB_OK;

@@ -21,7 +21,8 @@
  * SESS_EV_ERROR events; the cursor (sess.split) holds offsets relative to
  * the frame start, so it survives the inbound buffer being compacted or
  * reallocated between calls, and the frame is consumed after its last
- * element.
+ * element. An element lent in place (lend.h) points into the frame, which
+ * then stays buffered until the loan ends (sess.lend.consume).
  *
  * batch_iter walks the elements of a batch frame this library wrote, so
  * the event API can re-encode queued batches as single SENDs when its

@@ -19,6 +19,21 @@
  * SEND or a REPLY: queued for ipchub_recv) or a late answer to a call that
  * already gave up (dropped: its caller was told TIMEOUT or INTERRUPTED).
  *
+ * Lending (ipchub_recv_lent, lend.h): h->lent is the message currently
+ * lent, either h->lent_slot (built in place by the session: strings in
+ * its scratch header, body in its inbound buffer) or a message taken from
+ * the FIFO, which the handle still owns. Invariant: a loan exists only
+ * between the return of ipchub_recv_lent() and the entry of the next call
+ * on the handle. Every public call except the accessors ends it first
+ * (lend_release(), from check_live() or directly) before it decodes, reads
+ * or writes; the reply calls first copy what they need from a lent
+ * request, body included, into the outbound buffer. While a loan is
+ * active the session refuses to decode or to make read room (which could
+ * compact, grow or free the inbound buffer), and dispatch() in lending
+ * mode stops at the message it lends (its condition c_have_lent then
+ * holds), so nothing can move or overwrite the lent bytes by
+ * construction.
+ *
  * Connection state lives in the session: once it is dead (EOF, BYE, socket
  * error, malformed frame, fatal ERROR) every call returns the code it died
  * with, except ipchub_recv(), which first hands out what was queued.
@@ -44,6 +59,7 @@
 #include "hdr.h"
 #include "ipchub.h"
 #include "key.h"
+#include "lend.h"
 #include "limits.h"
 #include "mpr.h"
 #include "msg.h"
@@ -76,6 +92,8 @@ struct ipchub {
 	struct wait w;
 	ipchub_msg *qhead, *qtail; /* messages for ipchub_recv() */
 	size_t qbytes;
+	ipchub_msg *lent;      /* lent by ipchub_recv_lent(); NULL if none */
+	ipchub_msg lent_slot;  /* where the session builds a lent message */
 	/* After a write found the socket full: maybe_flush() does not write
 	 * again before the queue reaches this length (0: no such limit). */
 	size_t retry_at;
@@ -139,6 +157,20 @@ static ipchub_msg *q_pop(ipchub *h)
 	h->qbytes -= m->size;
 	m->next = NULL;
 	return m;
+}
+
+/* End the loan of ipchub_recv_lent(), if any: a message from the FIFO is
+ * freed, a message lent in place gives its frame back to the session. */
+static void lend_release(ipchub *h)
+{
+	ipchub_msg *m = h->lent;
+
+	if (!m)
+		return;
+	h->lent = NULL;
+	if (m != &h->lent_slot)
+		free(m); /* ipchub_msg_free() would ignore it: it is lent */
+	sess_lend_end(&h->s);
 }
 
 /* ---- socket I/O ----------------------------------------------------- */
@@ -262,12 +294,15 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 
 typedef bool (*cond_fn)(const ipchub *h);
 static bool c_have_msg(const ipchub *h);
+static bool c_have_lent(const ipchub *h);
 
 /* Decode complete buffered frames until none is left or, when stop_early,
  * until cond(h) holds: ipchub_recv() then decodes one message per call
  * instead of all that one read brought (thousands of small ones), so each
  * message is freed before the next is allocated and the allocator reuses
- * it. Returns 0, IPCHUB_E_NOMEM (the frame stays buffered), or the
+ * it. With the session's lend slot set (ipchub_recv_lent), a message is
+ * lent instead of queued and cond (c_have_lent) stops the loop at it.
+ * Returns 0, IPCHUB_E_NOMEM (the frame stays buffered), or the
  * session's fatal code once it is dead. */
 static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 {
@@ -302,6 +337,13 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 			on_error(h, &ev);
 			break;
 		case SESS_EV_MSG:
+			if (ev.msg->lent) {
+				if (ev.msg->kind == IPCHUB_KIND_REPLY)
+					sess_lend_end(&h->s); /* late */
+				else
+					h->lent = ev.msg;
+				break;
+			}
 			if (ev.msg->kind == IPCHUB_KIND_REPLY) {
 				if (waiting_for(h, WAIT_REPLY, ev.id))
 					w_finish(h, ev.msg->code, ev.msg);
@@ -335,7 +377,7 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 		bool can_read;
 		int rc, n;
 
-		rc = dispatch(h, cond, cond == c_have_msg);
+		rc = dispatch(h, cond, cond == c_have_msg || cond == c_have_lent);
 		if (cond(h))
 			return IPCHUB_OK;
 		if (rc)
@@ -379,6 +421,10 @@ static bool c_out_below_hwm(const ipchub *h)
 	return sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM;
 }
 static bool c_have_msg(const ipchub *h) { return h->qhead != NULL; }
+static bool c_have_lent(const ipchub *h)
+{
+	return h->lent != NULL || h->qhead != NULL;
+}
 
 static void w_start(ipchub *h, enum wait_for what, uint64_t id)
 {
@@ -456,10 +502,12 @@ static int check_body(const ipchub *h, const void *body, size_t len)
 	return hdr_check_body(h->s.max_frame, body, len);
 }
 
-static int check_live(const ipchub *h)
+/* On entry to a call: end any loan, then report a dead connection. */
+static int check_live(ipchub *h)
 {
 	if (!h)
 		return IPCHUB_E_INVALID;
+	lend_release(h);
 	return dead(h) ? h->s.dead : IPCHUB_OK;
 }
 
@@ -555,6 +603,7 @@ static void handle_free(ipchub *h)
 {
 	ipchub_msg *m;
 
+	lend_release(h);
 	while ((m = q_pop(h)))
 		ipchub_msg_free(m);
 	ipchub_msg_free(h->w.msg);
@@ -639,6 +688,7 @@ void ipchub_close(ipchub *h)
 {
 	if (!h)
 		return;
+	lend_release(h);
 	if (!dead(h) && h->s.state == SESS_READY) {
 		struct frame_hdr f;
 
@@ -837,24 +887,42 @@ static int reply_common(ipchub *h, const ipchub_msg *req, int code,
 			const char *text, const void *body, size_t len)
 {
 	struct frame_hdr f;
-	int rc = check_live(h);
+	bool queued = false;
+	int rc;
 
-	if (rc)
-		return rc;
-	if (!req || req->kind != IPCHUB_KIND_REQUEST)
+	if (!h)
 		return IPCHUB_E_INVALID;
-	rc = check_body(h, body, len);
-	if (rc)
-		return rc;
-	rc = wait_room(h);
-	if (rc)
-		return rc;
+	if (dead(h)) {
+		lend_release(h);
+		return h->s.dead;
+	}
+	/* req, text and body may all come from the message h lends: read
+	 * them (hdr_reply copies the fields and the text) before the loan
+	 * ends, and then the first thing that may read the socket. */
 	rc = hdr_reply(&f, req, code, text);
+	if (rc == IPCHUB_OK)
+		rc = check_body(h, body, len);
+	if (rc == IPCHUB_OK && h->lent) {
+		/* The body may be the lent request's own bytes: copy it into
+		 * the outbound buffer now; wait for room afterwards. */
+		rc = sess_queue_frame(&h->s, &f, body, len);
+		queued = rc == IPCHUB_OK;
+	}
+	lend_release(h);
 	if (rc)
 		return rc;
-	rc = sess_queue_frame(&h->s, &f, body, len);
-	if (rc)
-		return rc;
+	if (!queued) {
+		rc = wait_room(h);
+		if (rc)
+			return rc;
+		rc = sess_queue_frame(&h->s, &f, body, len);
+		if (rc)
+			return rc;
+	} else {
+		rc = wait_room(h);
+		if (rc)
+			return rc;
+	}
 	return maybe_flush(h);
 }
 
@@ -878,6 +946,7 @@ int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 
 	if (!h || !out)
 		return IPCHUB_E_INVALID;
+	lend_release(h);
 	if (!h->qhead) {
 		if (dead(h))
 			return h->s.dead;
@@ -895,6 +964,41 @@ int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 		(void)do_write(h);
 	}
 	*out = q_pop(h);
+	return IPCHUB_OK;
+}
+
+int ipchub_recv_lent(ipchub *h, int timeout_ms, const ipchub_msg **out)
+{
+	bool waited = false;
+	int rc = IPCHUB_OK;
+
+	if (!h || !out)
+		return IPCHUB_E_INVALID;
+	lend_release(h);
+	if (!h->qhead) {
+		if (dead(h))
+			return h->s.dead;
+		h->s.lend.slot = &h->lent_slot;
+		/* The rest of a batch is already here: no clock, no poll. */
+		if (h->s.split.n)
+			(void)dispatch(h, c_have_lent, true);
+		if (!c_have_lent(h)) {
+			rc = run_until(h, deadline_in(timeout_ms), c_have_lent);
+			waited = true;
+		}
+		h->s.lend.slot = NULL;
+		if (!c_have_lent(h))
+			return rc;
+	}
+	if (!h->lent) {
+		/* Queued earlier (during a call, or an error): lent from the
+		 * FIFO, freed at the next call. */
+		h->lent = q_pop(h);
+		h->lent->lent = true;
+	}
+	if (!waited && !dead(h))
+		(void)do_write(h); /* as ipchub_recv(): push replies out */
+	*out = h->lent;
 	return IPCHUB_OK;
 }
 

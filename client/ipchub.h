@@ -33,7 +33,9 @@
  * Ownership: ipchub_connect() gives the caller an `ipchub *` to free with
  * ipchub_close(). Every `ipchub_msg *` handed out belongs to the caller,
  * who frees it with ipchub_msg_free(); pointers returned by ipchub_msg_*()
- * accessors borrow from the message and live as long as it does. Strings
+ * accessors borrow from the message and live as long as it does. The one
+ * exception is ipchub_recv_lent(), which lends a `const ipchub_msg *`
+ * that the handle owns until its next call (see there). Strings
  * and body buffers passed in are copied before the call returns.
  *
  * Threads: no global state. A handle is not thread-safe: use one handle
@@ -216,7 +218,9 @@ int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
 		   int timeout_ms, ipchub_msg **reply);
 
 /* Answer a request message. Returns IPCHUB_E_INVALID if req is not a
- * request. The reply is queued like a send. */
+ * request. The reply is queued like a send; when req is lent by
+ * ipchub_recv_lent() it is queued before the call waits for room in the
+ * outbound queue (so an IPCHUB_E_INTERRUPTED there leaves it queued). */
 int ipchub_reply(ipchub *h, const ipchub_msg *req, const void *body,
 		 size_t len);
 /* Answer a request with a failure: code (a protocol code 1..63, usually
@@ -236,6 +240,33 @@ int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
  * no limit). Returns IPCHUB_OK with *out set, IPCHUB_E_TIMEOUT,
  * IPCHUB_E_INTERRUPTED, or a connection error (see above). */
 int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out);
+
+/* Same as ipchub_recv() - same messages, order, waiting and return codes
+ * - but the message is lent, not given: a message that comes straight
+ * from the socket is not allocated or copied; it points into the
+ * handle's receive buffer (header fields from the decoded frame, the
+ * body in place in the received frame). Messages the handle had already
+ * queued (those that arrived during ipchub_request() or another call,
+ * asynchronous errors) are lent from its queue.
+ *
+ * The message and everything its accessors return stay valid until the
+ * next call on h (any ipchub_* function taking h, including
+ * ipchub_close()); the accessors and ipchub_msg_unpack() work on it as on
+ * any message. The one use allowed inside that next call: the message may
+ * be the req of ipchub_reply()/ipchub_reply_error() on h, and the body
+ * and text passed there may point into it (e.g. echoing its body); they
+ * are copied before the loan ends. For any other use (sending its body
+ * elsewhere with ipchub_send(), keeping it) take a copy first with
+ * ipchub_msg_dup(). Do not free it: ipchub_msg_free() on a lent message
+ * is ignored while it is lent (the handle frees it); after the next call
+ * the pointer must not be used at all. Mixing ipchub_recv() and
+ * ipchub_recv_lent() on one handle is fine. */
+int ipchub_recv_lent(ipchub *h, int timeout_ms, const ipchub_msg **out);
+
+/* An owned copy of any message (lent or not), freed with
+ * ipchub_msg_free(). Returns IPCHUB_OK, IPCHUB_E_NOMEM or
+ * IPCHUB_E_INVALID (m or out NULL); *out is untouched on failure. */
+int ipchub_msg_dup(const ipchub_msg *m, ipchub_msg **out);
 
 /* ---- messages ------------------------------------------------------ */
 
@@ -264,7 +295,8 @@ uint32_t ipchub_msg_uid(const ipchub_msg *m);
  * Its text form is "ed25519:" + lowercase hex, as `ipchub keygen`
  * prints it. */
 const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len);
-void ipchub_msg_free(ipchub_msg *m); /* NULL accepted */
+/* NULL accepted; a message lent by ipchub_recv_lent() is left alone. */
+void ipchub_msg_free(ipchub_msg *m);
 
 /* Unpack the body into msgpack-c objects after validating it with
  * ipchub's bounded reader (ipchub decodes it itself: msgpack-c's unpacker

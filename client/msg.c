@@ -28,6 +28,27 @@ static char *put_str(char **cursor, const char *s, size_t len)
 	return dst;
 }
 
+void msg_fill(ipchub_msg *m, const struct frame_hdr *h)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = h->kind;
+	m->id = h->id;
+	m->from_id = h->from_id;
+	m->timeout = (h->has & FH(WK_TIMEOUT)) ? h->timeout : 0;
+	m->code = (h->has & FH(WK_CODE)) ? (int)h->code : 0;
+	m->ref = (h->has & FH(WK_REF)) ? h->ref : 0;
+	m->uid = (h->has & FH(WK_UID)) ? h->uid : UINT32_MAX;
+	if (h->has & FH(WK_KEY)) {
+		m->key_len = (uint8_t)h->key_len;
+		memcpy(m->key, h->key, h->key_len);
+	}
+	m->sub = h->sub;
+	m->count = h->count;
+	m->conn = h->conn;
+	m->event = h->event;
+	m->reason = h->reason;
+}
+
 int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 		   ipchub_msg **out)
 {
@@ -57,24 +78,8 @@ int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 	m = malloc(size);
 	if (!m)
 		return IPCHUB_E_NOMEM;
-	memset(m, 0, sizeof(*m));
-	m->kind = h->kind;
-	m->id = h->id;
-	m->from_id = h->from_id;
-	m->timeout = (h->has & FH(WK_TIMEOUT)) ? h->timeout : 0;
-	m->code = (h->has & FH(WK_CODE)) ? (int)h->code : 0;
-	m->ref = (h->has & FH(WK_REF)) ? h->ref : 0;
-	m->uid = (h->has & FH(WK_UID)) ? h->uid : UINT32_MAX;
-	if (h->has & FH(WK_KEY)) {
-		m->key_len = (uint8_t)h->key_len;
-		memcpy(m->key, h->key, h->key_len);
-	}
+	msg_fill(m, h);
 	m->size = size;
-	m->sub = h->sub;
-	m->count = h->count;
-	m->conn = h->conn;
-	m->event = h->event;
-	m->reason = h->reason;
 
 	cursor = (char *)(m + 1);
 	if (has_from)
@@ -164,7 +169,57 @@ const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len)
 	return m->key_len ? m->key : NULL;
 }
 
-void ipchub_msg_free(ipchub_msg *m) { free(m); }
+void ipchub_msg_free(ipchub_msg *m)
+{
+	/* A lent message belongs to its handle, which ends the loan. */
+	if (m && m->lent)
+		return;
+	free(m);
+}
+
+/* Length of an optional string plus its NUL (0 when absent). */
+static size_t str_size(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+static const char *dup_str(char **cursor, const char *s)
+{
+	return s ? put_str(cursor, s, strlen(s)) : NULL;
+}
+
+int ipchub_msg_dup(const ipchub_msg *m, ipchub_msg **out)
+{
+	struct ipchub_msg *c;
+	size_t size;
+	char *cursor;
+
+	if (!m || !out)
+		return IPCHUB_E_INVALID;
+	/* Strings are bounded by the header limits and the body by
+	 * max_frame: the sum cannot overflow. A lent message's strings live
+	 * outside any block, so each is measured rather than relocated. */
+	size = sizeof(*c) + str_size(m->from) + str_size(m->to) +
+	       str_size(m->errtext) + str_size(m->topic) + str_size(m->name) +
+	       m->body_len;
+	c = malloc(size);
+	if (!c)
+		return IPCHUB_E_NOMEM;
+	*c = *m;
+	c->next = NULL;
+	c->lent = false;
+	c->size = size;
+	cursor = (char *)(c + 1);
+	c->from = dup_str(&cursor, m->from);
+	c->to = dup_str(&cursor, m->to);
+	c->errtext = dup_str(&cursor, m->errtext);
+	c->topic = dup_str(&cursor, m->topic);
+	c->name = dup_str(&cursor, m->name);
+	c->body = NULL;
+	if (m->body_len > 0) {
+		memcpy(cursor, m->body, m->body_len);
+		c->body = (const uint8_t *)cursor;
+	}
+	*out = c;
+	return IPCHUB_OK;
+}
 
 int ipchub_body_check(const void *buf, size_t len)
 {

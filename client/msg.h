@@ -8,10 +8,17 @@
  * PRESENCE or MONITOR) whose header the
  * frame codec has already validated. `next` links queued messages inside a
  * handle's inbound FIFO; it is NULL for a message owned by the application.
+ *
+ * A lent message (ipchub_recv_lent, lend.h) is the same struct with
+ * `lent` set: either a slot inside the handle whose strings point into the
+ * session's scratch header and whose body points into the inbound buffer,
+ * or a queued block the handle still owns. ipchub_msg_free() ignores it;
+ * the handle ends the loan at its next call.
  */
 #ifndef IPCHUB_CLIENT_MSG_H
 #define IPCHUB_CLIENT_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +52,7 @@ struct ipchub_msg {
 	size_t body_len;
 	size_t size;             /* bytes of the whole block, for queue accounting */
 	uint64_t epoch;          /* async API: connection it arrived on (0 otherwise) */
+	bool lent;               /* the handle owns it: ipchub_msg_free ignores it */
 };
 
 /* Build a message from a validated header of kind SEND, REQUEST, REPLY or
@@ -53,6 +61,11 @@ struct ipchub_msg {
  * IPCHUB_E_NOMEM (*out untouched). */
 int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
 		   ipchub_msg **out);
+
+/* Set m's scalar fields (kind, ids, stamps, PRESENCE/MONITOR fields)
+ * from the validated header h; strings, body, size and links are left
+ * to the caller. */
+void msg_fill(ipchub_msg *m, const struct frame_hdr *h);
 
 /* A copy of message t with another body (NULL/0: none): same kind,
  * stamps and strings, next NULL. For the messages of one batch, which

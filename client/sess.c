@@ -8,7 +8,9 @@
  * Invariants: off <= len <= cap; a frame is removed from the inbound
  * buffer only after its event has been produced (an allocation failure
  * leaves it in place for a retry); once state is SESS_DEAD, `dead` holds
- * the fatal code and no further frame is decoded or queued.
+ * the fatal code and no further frame is decoded or queued; while a
+ * message is lent (lend.h) the inbound buffer's bytes do not move, the
+ * lent frame stays in it and nothing is decoded.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "limits.h"
 #include "mpr.h"
 #include "batch.h"
+#include "lend.h"
 #include "msg.h"
 #include "sess.h"
 
@@ -224,6 +227,8 @@ int sess_in_space(struct sess *s, uint8_t **ptr, size_t *cap)
 
 	if (s->state == SESS_DEAD)
 		return s->dead;
+	if (sess_lent(s)) /* compacting or growing would move the loan */
+		return IPCHUB_E_INVALID;
 	live = s->in.len - s->in.off;
 	if (live == 0 && s->in.cap > SESS_IN_KEEP) {
 		free(s->in.data);
@@ -326,6 +331,8 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 
 	if (s->state == SESS_DEAD)
 		return s->dead;
+	if (sess_lent(s)) /* decoding would overwrite hdr and consume */
+		return IPCHUB_E_INVALID;
 	if (s->split.n) /* the rest of a batch or a multi-id ERROR */
 		return sess_split_next(s, ev);
 	rc = in_check_len(s, &total);
@@ -408,7 +415,7 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 			return fail(s, IPCHUB_E_BAD_FRAME);
 		if (h->kind == WIRE_MONITOR && !has_body)
 			return fail(s, IPCHUB_E_BAD_FRAME);
-		rc = msg_from_frame(h, body, body_len, &e.msg);
+		rc = sess_make_msg(s, h, body, body_len, &e.msg);
 		if (rc)
 			return rc;
 		e.type = SESS_EV_MSG;
@@ -422,7 +429,7 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 		/* fall through */
 	case WIRE_REQUEST:
 	case WIRE_REPLY:
-		rc = msg_from_frame(h, body, body_len, &e.msg);
+		rc = sess_make_msg(s, h, body, body_len, &e.msg);
 		if (rc)
 			return rc;
 		e.type = SESS_EV_MSG;
@@ -439,9 +446,11 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 		return fail(s, IPCHUB_E_BAD_FRAME);
 	}
 
-	s->in.off += total;
-	if (s->in.off == s->in.len)
-		s->in.off = s->in.len = 0;
+	if (!sess_lend_hold(s, total)) {
+		s->in.off += total;
+		if (s->in.off == s->in.len)
+			s->in.off = s->in.len = 0;
+	}
 	if (e.type == SESS_EV_BYE)
 		sess_kill(s, e.code ? e.code : IPCHUB_E_CLOSED);
 	*ev = e;

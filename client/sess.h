@@ -24,6 +24,10 @@
  * id .. id + n - 1. Outbound, sess_queue_send() appends a SEND to the one
  * still waiting at the tail of the buffer when the broker takes batches.
  *
+ * Lending (lend.h): with lend.slot set, a message event is built in
+ * place, pointing into the inbound buffer and the scratch header, and
+ * until sess_lend_end() the session neither moves those bytes nor decodes.
+ *
  * The session does no I/O, never blocks and keeps no global state, so the
  * blocking API (ipchub.c) and a future event-driven API can share it.
  */
@@ -95,6 +99,13 @@ struct sess_split {
 	ipchub_msg *tmpl; /* message 0 without body: the others are copies */
 };
 
+/* A message lent in place (lend.h). */
+struct sess_lend {
+	ipchub_msg *slot; /* non-NULL: build the next message event here */
+	bool active;      /* a message in slot points into in and hdr */
+	size_t consume;   /* bytes of in to drop when the loan ends */
+};
+
 struct sess {
 	enum sess_state state;
 	int dead;           /* IPCHUB_E_* once SESS_DEAD, else 0 */
@@ -112,6 +123,7 @@ struct sess {
 	bool batch_ok;        /* WELCOME carried flags BATCH */
 	struct sess_batch ob; /* the open outbound batch (out.open) */
 	struct sess_split split;
+	struct sess_lend lend;
 };
 
 /* Initialise an empty session (no allocation). */
@@ -164,7 +176,8 @@ void sess_out_consume(struct sess *s, size_t n);
 
 /* Room to read into: *ptr and *cap describe at least SESS_READ_CHUNK bytes
  * (more when a large frame is partially buffered). Returns IPCHUB_OK,
- * IPCHUB_E_NOMEM, or the session's fatal code. */
+ * IPCHUB_E_NOMEM, the session's fatal code, or IPCHUB_E_INVALID while a
+ * message is lent (lend.h). */
 int sess_in_space(struct sess *s, uint8_t **ptr, size_t *cap);
 /* Account for n bytes just read into the space from sess_in_space(). */
 void sess_in_commit(struct sess *s, size_t n);
@@ -175,8 +188,10 @@ int sess_feed(struct sess *s, const void *bytes, size_t n);
  * ev->type == SESS_EV_NONE when no complete frame is buffered; IPCHUB_OK
  * with an event; IPCHUB_E_NOMEM (the frame stays buffered, retry later);
  * or a fatal code (IPCHUB_E_BAD_FRAME, IPCHUB_E_TOO_LARGE,
- * IPCHUB_E_PROTOCOL) after which the session is dead. *ev is only
- * written on IPCHUB_OK. */
+ * IPCHUB_E_PROTOCOL) after which the session is dead; IPCHUB_E_INVALID
+ * (session unchanged) while a message is lent (lend.h). With lend.slot
+ * set, message events other than ERRORs are lent (ev->msg is the slot).
+ * *ev is only written on IPCHUB_OK. */
 int sess_next_event(struct sess *s, struct sess_event *ev);
 
 /* Mark the session dead with code (e.g. IPCHUB_E_CLOSED after EOF). */
