@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "frame.h"
+#include "lend.h"
 #include "limits.h"
 #include "msg.h"
 #include "sess.h"
@@ -527,6 +528,134 @@ static void test_malformed_batch(void **state)
 	free(b.p);
 }
 
+/* ---- lending (lend.h) ------------------------------------------------- */
+
+/* Every element of a batch, then a single SEND, lent in place: the body
+ * points into the inbound buffer; while lent, the session refuses to
+ * decode or to make read room, and the buffer's bytes, position and
+ * address do not change; ipchub_msg_free() leaves the (stack) slot alone;
+ * ipchub_msg_dup() outlives the loan and the buffer's reuse. */
+static void test_lend(void **state)
+{
+	struct bytes b = {0}, more = {0};
+	struct frame_hdr h;
+	struct sess_event ev;
+	struct sess s;
+	ipchub_msg slot, *dup = NULL;
+	uint8_t *snap = NULL;
+	size_t hl;
+
+	(void)state;
+	ready(&s, true, &hl);
+	put_batch(&b, 100, N_BODIES, 2);
+	broker_send_hdr(&h, 200, 0);
+	put_frame(&b, &h, bodies[6].p, bodies[6].len);
+	assert_int_equal(sess_feed(&s, b.p, b.len), IPCHUB_OK);
+	s.lend.slot = &slot;
+	for (uint32_t i = 0; i <= N_BODIES; i++) {
+		uint32_t bi = i < N_BODIES ? i : 6;
+		uint8_t *data = s.in.data, *sp;
+		size_t off = s.in.off, len = s.in.len, cap, blen;
+		const uint8_t *body;
+
+		snap = realloc(snap, len);
+		assert_non_null(snap);
+		memcpy(snap, data, len);
+		assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+		assert_int_equal(ev.type, SESS_EV_MSG);
+		assert_ptr_equal(ev.msg, &slot);
+		assert_true(slot.lent && sess_lent(&s));
+		assert_int_equal(ipchub_msg_id(ev.msg), i < N_BODIES ? 100 + i : 200);
+		assert_string_equal(ipchub_msg_from(ev.msg), "a");
+		assert_string_equal(ipchub_msg_to(ev.msg), "b");
+		assert_int_equal(ipchub_msg_uid(ev.msg), 1000);
+		body = ipchub_msg_body(ev.msg, &blen);
+		assert_int_equal(blen, bodies[bi].len);
+		assert_memory_equal(body, bodies[bi].p, blen);
+		/* In place: inside the live bytes of the inbound buffer. */
+		assert_true(body >= data + off && body + blen <= data + len);
+
+		/* While lent nothing moves, nothing is decoded. */
+		assert_int_equal(sess_in_space(&s, &sp, &cap), IPCHUB_E_INVALID);
+		assert_int_equal(sess_feed(&s, "x", 1), IPCHUB_E_INVALID);
+		assert_int_equal(sess_next_event(&s, &ev), IPCHUB_E_INVALID);
+		assert_int_equal(s.state, SESS_READY);
+		assert_ptr_equal(s.in.data, data);
+		assert_int_equal(s.in.off, off);
+		assert_int_equal(s.in.len, len);
+		assert_memory_equal(s.in.data, snap, len);
+
+		ipchub_msg_free(&slot); /* ignored: free() of a stack address */
+		assert_memory_equal(ipchub_msg_body(&slot, NULL), bodies[bi].p,
+				    blen);
+		if (i == 3 || i == N_BODIES) {
+			ipchub_msg_free(dup);
+			assert_int_equal(ipchub_msg_dup(&slot, &dup), IPCHUB_OK);
+			assert_false(dup->lent);
+		}
+		sess_lend_end(&s);
+		assert_false(sess_lent(&s));
+	}
+	/* The last loan's end consumed the frame. */
+	assert_int_equal(s.in.len, 0);
+	expect_none(&s);
+
+	/* The buffer is reused (and its bytes overwritten); the copy is
+	 * its own. */
+	broker_send_hdr(&h, 300, 0);
+	put_frame(&more, &h, bodies[3].p, bodies[3].len);
+	s.lend.slot = NULL;
+	assert_int_equal(sess_feed(&s, more.p, more.len), IPCHUB_OK);
+	assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+	assert_false(ev.msg->lent);
+	ipchub_msg_free(ev.msg);
+	assert_int_equal(ipchub_msg_id(dup), 200);
+	assert_string_equal(ipchub_msg_from(dup), "a");
+	assert_string_equal(ipchub_msg_to(dup), "b");
+	{
+		size_t dlen;
+		const void *d = ipchub_msg_body(dup, &dlen);
+
+		assert_int_equal(dlen, bodies[6].len);
+		assert_memory_equal(d, bodies[6].p, dlen);
+	}
+	assert_int_equal(ipchub_msg_dup(NULL, &dup), IPCHUB_E_INVALID);
+	ipchub_msg_free(dup);
+	free(snap);
+	free(b.p);
+	free(more.p);
+	sess_destroy(&s);
+}
+
+/* ERRORs stay owned even when a slot is set; a late loan's end with
+ * nothing lent is a no-op. */
+static void test_lend_error_owned(void **state)
+{
+	struct bytes b = {0};
+	struct sess_event ev;
+	struct sess s;
+	ipchub_msg slot;
+	size_t hl;
+
+	(void)state;
+	ready(&s, true, &hl);
+	put_error(&b, 40, true, 3);
+	assert_int_equal(sess_feed(&s, b.p, b.len), IPCHUB_OK);
+	s.lend.slot = &slot;
+	sess_lend_end(&s);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+		assert_int_equal(ev.type, SESS_EV_ERROR);
+		assert_ptr_not_equal(ev.msg, &slot);
+		assert_false(ev.msg->lent || sess_lent(&s));
+		assert_int_equal(ipchub_msg_id(ev.msg), 40 + i);
+		ipchub_msg_free(ev.msg);
+	}
+	expect_none(&s);
+	free(b.p);
+	sess_destroy(&s);
+}
+
 /* ---- outbound --------------------------------------------------------- */
 
 static void send_hdr(struct frame_hdr *h, uint64_t id, const char *to,
@@ -953,6 +1082,8 @@ int main(void)
 		cmocka_unit_test(test_split_survives_compaction),
 		cmocka_unit_test(test_split_back_to_back),
 		cmocka_unit_test(test_error_count),
+		cmocka_unit_test(test_lend),
+		cmocka_unit_test(test_lend_error_owned),
 		cmocka_unit_test(test_malformed_batch),
 		cmocka_unit_test(test_coalesce),
 		cmocka_unit_test(test_batch_closers),
