@@ -4,6 +4,7 @@
  * mode takes its socket with --socket PATH.
  *
  *   ipchub_bench thru          --socket P --size B --count N [--producers K]
+ *                              (consumers of every mode: [--owned])
  *   ipchub_bench pairs         --socket P --size B --count N [--pairs K]
  *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
  *   ipchub_bench connect-scale --socket P --count N --pid BROKER_PID [--lib]
@@ -19,9 +20,11 @@
  * thru: the consumer registers bench.sink; each producer queues count/K
  * SENDs with ipchub_send() (the library batches them into 64 KiB writes),
  * flushes, and pings the broker so it knows everything was routed. The
- * consumer times first to last arrival.
- * rtt: ipchub_request() to bench.echo, whose server answers each request
- * with ipchub_reply() of the same body.
+ * consumer times first to last arrival. Consumers take each message with
+ * ipchub_recv_lent() (no allocation or copy per message); --owned makes
+ * them use ipchub_recv(), to measure the difference.
+ * rtt: ipchub_request() to bench.echo, whose server answers each lent
+ * request (ipchub_recv_lent) with ipchub_reply() of the same body.
  * connect-scale: N raw connections, each doing the HELLO/WELCOME
  * handshake (pipelined: connect and HELLO every socket, then collect the
  * WELCOMEs), or one ipchub_connect() after another with --lib. Reports
@@ -51,6 +54,7 @@ static const char *g_socket;
  * consumer reports its first and last arrival (-1: print JSON). */
 static const char *g_sink = BENCH_SINK;
 static int g_result_fd = -1;
+static int g_owned; /* --owned: consumers use ipchub_recv() */
 
 static ipchub *ib_connect(void)
 {
@@ -88,8 +92,12 @@ static void thru_consumer(size_t size, uint64_t count, int producers,
 	signal_ready(ready_fd);
 	uint64_t t_first = 0, t_last = 0;
 	for (uint64_t i = 0; i < count; i++) {
-		ipchub_msg *m;
-		int rc = ipchub_recv(h, IB_TIMEOUT_MS, &m);
+		const ipchub_msg *m;
+		ipchub_msg *owned = NULL;
+		int rc = g_owned ? ipchub_recv(h, IB_TIMEOUT_MS, &owned)
+				 : ipchub_recv_lent(h, IB_TIMEOUT_MS, &m);
+		if (g_owned && rc == IPCHUB_OK)
+			m = owned;
 		if (rc)
 			bench_die("consumer: recv after %llu of %llu: %s",
 				  (unsigned long long)i,
@@ -101,7 +109,7 @@ static void thru_consumer(size_t size, uint64_t count, int producers,
 			bench_die("consumer: unexpected message (kind %d, "
 				  "%zu bytes, error %d)", ipchub_msg_kind(m),
 				  len, ipchub_msg_error(m));
-		ipchub_msg_free(m);
+		ipchub_msg_free(owned); /* NULL when lent */
 		if (i == 0)
 			t_first = bench_now_ns();
 	}
@@ -163,18 +171,18 @@ static void rtt_server(int ready_fd)
 	ib_register(h, BENCH_ECHO);
 	signal_ready(ready_fd);
 	for (;;) {
-		ipchub_msg *m;
-		int rc = ipchub_recv(h, -1, &m);
+		const ipchub_msg *m;
+		int rc = ipchub_recv_lent(h, -1, &m);
 		if (rc)
 			break;
 		size_t len;
 		const void *b = ipchub_msg_body(m, &len);
+		/* The reply may take the lent request and its body. */
 		if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
 			rc = ipchub_reply(h, m, b, len);
 			if (!rc)
 				rc = ipchub_flush(h, IB_TIMEOUT_MS);
 		}
-		ipchub_msg_free(m);
 		if (rc)
 			break;
 	}
@@ -430,7 +438,8 @@ static void usage(void)
 		"usage: ipchub_bench thru|pairs|rtt|connect-scale|thru-consumer|"
 		"thru-producer|rtt-server|rtt-client --socket PATH\n"
 		"       [--size BYTES] [--count N] [--producers K] "
-		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K]\n");
+		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K] "
+		"[--owned]\n");
 	exit(2);
 }
 
@@ -445,6 +454,7 @@ int main(int argc, char **argv)
 	uint64_t count = bench_opt_u64(argc, argv, "--count", 100000);
 	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
 	const char *samples = bench_opt(argc, argv, "--samples", NULL);
+	g_owned = bench_flag(argc, argv, "--owned");
 	if (size < 2 || size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
 	    producers > IB_MAX_PRODUCERS)
 		usage();

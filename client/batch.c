@@ -182,8 +182,15 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	if (h->kind == WIRE_SEND)
 		elen = value_span(frame + sp->pos, sp->total - sp->pos);
 	if (h->kind == WIRE_SEND && s->lend.slot) {
-		/* Lent in place: no template, no allocation. */
-		(void)sess_make_msg(s, h, elen ? frame + sp->pos : NULL, elen, &m);
+		/* Lent in place: no template, no allocation; after the
+		 * first element only the body (and id) change. */
+		if (sp->slot_set) {
+			m = sess_lend_body(s, elen ? frame + sp->pos : NULL, elen);
+		} else {
+			(void)sess_make_msg(s, h, elen ? frame + sp->pos : NULL,
+					    elen, &m);
+			sp->slot_set = true;
+		}
 	} else if (sp->tmpl) {
 		rc = msg_clone(sp->tmpl, elen ? frame + sp->pos : NULL, elen, &m);
 		if (rc)

@@ -36,6 +36,17 @@ int sess_make_msg(struct sess *s, const struct frame_hdr *h,
 	return IPCHUB_OK;
 }
 
+ipchub_msg *sess_lend_body(struct sess *s, const void *body, size_t len)
+{
+	ipchub_msg *m = s->lend.slot;
+
+	m->body = len ? body : NULL;
+	m->body_len = len;
+	s->lend.active = true;
+	s->lend.consume = 0;
+	return m;
+}
+
 bool sess_lend_hold(struct sess *s, size_t total)
 {
 	if (!s->lend.active)

@@ -37,6 +37,12 @@
 int sess_make_msg(struct sess *s, const struct frame_hdr *h,
 		  const void *body, size_t len, ipchub_msg **out);
 
+/* Lend the slot again with another body, its other fields unchanged:
+ * for the next element of the batch whose element the slot last held
+ * (only the session writes the slot, so they are still that batch's).
+ * Returns the slot. */
+ipchub_msg *sess_lend_body(struct sess *s, const void *body, size_t len);
+
 /* Where the frame of total bytes would be consumed: when a loan is
  * active, defer that to sess_lend_end() and return true (the caller must
  * not consume it); else false. */

@@ -97,6 +97,7 @@ struct sess_split {
 	size_t pos;    /* batched SEND: offset of element i */
 	size_t total;  /* prefix + frame length */
 	ipchub_msg *tmpl; /* message 0 without body: the others are copies */
+	bool slot_set;    /* lend.slot holds this frame's fields (lend.h) */
 };
 
 /* A message lent in place (lend.h). */
