@@ -2,9 +2,10 @@
  * cmd_listen.c - `ipchub listen NAME`: register NAME and print every
  * message received as one line of JSON.
  *
- * Model: a loop over ipchub_recv() with a bounded wait, so a SIGINT or
- * SIGTERM that lands between two waits is still seen within a second.
- * Each message is owned by the loop body and freed after printing.
+ * Model: a loop over ipchub_recv_lent() with a bounded wait, so a SIGINT
+ * or SIGTERM that lands between two waits is still seen within a second.
+ * Each message is lent by the handle until the next receive: it is
+ * turned into JSON before then, never copied or freed here.
  * Bodies without a JSON form (e.g. invalid UTF-8) are printed as
  * "body": null plus "body_error": "<why>", so no message goes unreported.
  */
@@ -96,11 +97,11 @@ int cmd_listen(struct cli *c, int argc, char **argv)
 				 ipchub_strerror(rc));
 
 	while (!cli_stop) {
-		ipchub_msg *m;
+		const ipchub_msg *m;
 		json_t *j;
 		char *text;
 
-		rc = ipchub_recv(c->h, LISTEN_POLL_MS, &m);
+		rc = ipchub_recv_lent(c->h, LISTEN_POLL_MS, &m);
 		if (rc == IPCHUB_E_TIMEOUT)
 			continue;
 		if (rc == IPCHUB_E_INTERRUPTED)
@@ -110,7 +111,6 @@ int cmd_listen(struct cli *c, int argc, char **argv)
 		if (rc)
 			return cli_fail(rc, NULL);
 		j = describe(m);
-		ipchub_msg_free(m);
 		text = j ? cli_json_dump(j) : NULL;
 		json_decref(j);
 		if (!text)

@@ -31,8 +31,8 @@ int cli_print_json(json_t *j)
 int cli_recv_loop(struct cli *c, json_t *(*describe)(const ipchub_msg *m))
 {
 	while (!cli_stop) {
-		ipchub_msg *m;
-		int rc = ipchub_recv(c->h, SUB_POLL_MS, &m);
+		const ipchub_msg *m; /* lent until the next receive */
+		int rc = ipchub_recv_lent(c->h, SUB_POLL_MS, &m);
 
 		if (rc == IPCHUB_E_TIMEOUT)
 			continue;
@@ -42,13 +42,9 @@ int cli_recv_loop(struct cli *c, json_t *(*describe)(const ipchub_msg *m))
 			return CLI_EXIT_OK;
 		if (rc)
 			return cli_fail(rc, NULL);
-		if (ipchub_msg_error(m)) {
-			rc = cli_fail_msg(ipchub_msg_error(m), m);
-			ipchub_msg_free(m);
-			return rc;
-		}
+		if (ipchub_msg_error(m))
+			return cli_fail_msg(ipchub_msg_error(m), m);
 		rc = cli_print_json(describe(m));
-		ipchub_msg_free(m);
 		if (rc)
 			return rc;
 	}
