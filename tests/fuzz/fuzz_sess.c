@@ -8,13 +8,17 @@
  * and inbound-buffer compactions. Whatever the bytes, the session must
  * either produce events or die with a documented code, and every message
  * it hands out must be well formed: a SEND's body is exactly one valid
- * msgpack value, and the ids of one batch are consecutive.
+ * msgpack value, and the ids of one batch are consecutive. Every other
+ * event is pulled in lending mode (lend.h): a lent message's body lies in
+ * the inbound buffer, and until the loan ends the session refuses to
+ * decode or to make read room.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
+#include "lend.h"
 #include "limits.h"
 #include "msg.h"
 #include "sess.h"
@@ -47,12 +51,18 @@ static void welcome(struct sess *s)
 static int drain(struct sess *s)
 {
 	uint64_t last = 0;
+	unsigned k = 0;
+	ipchub_msg slot;
 
 	for (;;) {
 		struct sess_event ev;
 		/* Inside a frame being split, ids follow one another. */
 		int mid = s->split.n != 0 && s->split.i > 0;
-		int rc = sess_next_event(s, &ev);
+		int rc;
+
+		s->lend.slot = (k++ & 1) ? &slot : NULL;
+		rc = sess_next_event(s, &ev);
+		s->lend.slot = NULL;
 
 		if (rc == IPCHUB_E_NOMEM)
 			abort(); /* not under a failing allocator here */
@@ -74,7 +84,22 @@ static int drain(struct sess *s)
 				abort();
 			if (body && ipchub_body_check(body, len) != IPCHUB_OK)
 				abort();
-			ipchub_msg_free(ev.msg);
+			if (ev.msg->lent) {
+				uint8_t *p;
+				size_t cap;
+
+				if (ev.msg != &slot || !sess_lent(s) ||
+				    (body && ((const uint8_t *)body < s->in.data ||
+					      (const uint8_t *)body + len >
+						      s->in.data + s->in.len)) ||
+				    sess_in_space(s, &p, &cap) != IPCHUB_E_INVALID ||
+				    sess_next_event(s, &ev) != IPCHUB_E_INVALID)
+					abort();
+				ipchub_msg_free(&slot); /* ignored */
+				sess_lend_end(s);
+			} else {
+				ipchub_msg_free(ev.msg);
+			}
 		}
 		if (ev.type == SESS_EV_BYE)
 			return 0;
