@@ -52,6 +52,11 @@ bool sess_lend_hold(struct sess *s, size_t total);
  * lent. The slot's contents are stale afterwards. */
 void sess_lend_end(struct sess *s);
 
+/* Before the inbound buffer is compacted, grown, freed or read into:
+ * lift the AddressSanitizer poison sess_lend_end() put on consumed lent
+ * frames (nothing without ASan). */
+void sess_lend_unpoison(struct sess *s);
+
 static inline bool sess_lent(const struct sess *s) { return s->lend.active; }
 
 #endif

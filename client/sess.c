@@ -229,6 +229,7 @@ int sess_in_space(struct sess *s, uint8_t **ptr, size_t *cap)
 		return s->dead;
 	if (sess_lent(s)) /* compacting or growing would move the loan */
 		return IPCHUB_E_INVALID;
+	sess_lend_unpoison(s);
 	live = s->in.len - s->in.off;
 	if (live == 0 && s->in.cap > SESS_IN_KEEP) {
 		free(s->in.data);

@@ -558,9 +558,11 @@ static void test_lend(void **state)
 		size_t off = s.in.off, len = s.in.len, cap, blen;
 		const uint8_t *body;
 
-		snap = realloc(snap, len);
+		/* The live bytes (a consumed lent frame before them is
+		 * poisoned under ASan). */
+		snap = realloc(snap, len - off);
 		assert_non_null(snap);
-		memcpy(snap, data, len);
+		memcpy(snap, data + off, len - off);
 		assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
 		assert_int_equal(ev.type, SESS_EV_MSG);
 		assert_ptr_equal(ev.msg, &slot);
@@ -583,7 +585,7 @@ static void test_lend(void **state)
 		assert_ptr_equal(s.in.data, data);
 		assert_int_equal(s.in.off, off);
 		assert_int_equal(s.in.len, len);
-		assert_memory_equal(s.in.data, snap, len);
+		assert_memory_equal(s.in.data + off, snap, len - off);
 
 		ipchub_msg_free(&slot); /* ignored: free() of a stack address */
 		assert_memory_equal(ipchub_msg_body(&slot, NULL), bodies[bi].p,
