@@ -163,9 +163,10 @@ size_t ipchub_max_frame(const ipchub *h);
 
 /* The socket fd, for poll()ing readability before ipchub_recv(h, 0, ..).
  * Owned by the handle: do not close or read it. Messages already queued
- * in the handle (e.g. those that arrived during ipchub_request()) do not
- * make the fd readable: call ipchub_recv(h, 0, ..) until it returns
- * IPCHUB_E_TIMEOUT before polling. */
+ * or buffered in the handle (e.g. those that arrived during
+ * ipchub_request()) do not make the fd readable: call ipchub_recv(h, 0,
+ * ..) (or ipchub_recv_lent) until it returns IPCHUB_E_TIMEOUT before
+ * polling. */
 int ipchub_fd(const ipchub *h);
 
 /* Round trip to the broker (PING/PONG). *rtt_us (may be NULL) receives
