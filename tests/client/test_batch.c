@@ -623,6 +623,42 @@ static void test_lend(void **state)
 	}
 	assert_int_equal(ipchub_msg_dup(NULL, &dup), IPCHUB_E_INVALID);
 	ipchub_msg_free(dup);
+
+	/* Two batches from different senders, lent back to back: the
+	 * slot's fields are refilled for each batch (only a batch's later
+	 * elements reuse them). */
+	free(more.p);
+	more = (struct bytes){0};
+	for (int k = 0; k < 2; k++) {
+		struct bytes body = {0};
+
+		put_array_hdr(&body, 3, 0);
+		for (int e = 0; e < 3; e++)
+			put(&body, bodies[e].p, bodies[e].len);
+		broker_send_hdr(&h, 400 + 10 * (uint64_t)k, WF_BATCH);
+		frame_set_str(&h, WK_FROM, k ? "c" : "a", 1);
+		h.uid = 1000 + (uint32_t)k;
+		put_frame(&more, &h, body.p, body.len);
+		free(body.p);
+	}
+	assert_int_equal(sess_feed(&s, more.p, more.len), IPCHUB_OK);
+	s.lend.slot = &slot;
+	for (int k = 0; k < 2; k++) {
+		for (int e = 0; e < 3; e++) {
+			size_t blen;
+
+			assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+			assert_ptr_equal(ev.msg, &slot);
+			assert_int_equal(ipchub_msg_id(&slot), 400 + 10 * k + e);
+			assert_string_equal(ipchub_msg_from(&slot), k ? "c" : "a");
+			assert_int_equal(ipchub_msg_uid(&slot), 1000 + k);
+			assert_memory_equal(ipchub_msg_body(&slot, &blen),
+					    bodies[e].p, bodies[e].len);
+			assert_int_equal(blen, bodies[e].len);
+			sess_lend_end(&s);
+		}
+	}
+	expect_none(&s);
 	free(snap);
 	free(b.p);
 	free(more.p);
