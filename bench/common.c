@@ -243,8 +243,8 @@ void bench_raw_produce(int fd, size_t size, uint64_t count, int batch)
 	free(frame);
 }
 
-void bench_raw_consume(int fd, const char *system, const char *workload,
-		       size_t size, uint64_t count, int producers)
+void bench_raw_consume_times(int fd, size_t size, uint64_t count,
+			     uint64_t *t_first, uint64_t *t_last)
 {
 	size_t flen, id_off;
 	uint8_t *tmpl = make_frame(BENCH_KIND_SEND, BENCH_SINK, size, &flen,
@@ -252,7 +252,7 @@ void bench_raw_consume(int fd, const char *system, const char *workload,
 	free(tmpl);
 	struct bench_reader r;
 	bench_reader_init(&r, fd, flen);
-	uint64_t t_first = 0, t_last = 0;
+	*t_first = 0;
 	for (uint64_t i = 0; i < count; i++) {
 		const uint8_t *f;
 		uint32_t len;
@@ -265,12 +265,20 @@ void bench_raw_consume(int fd, const char *system, const char *workload,
 		if ((size_t)len + 4 != flen || f[0] != 0x83)
 			bench_die("consumer: unexpected frame of %u bytes", len);
 		if (i == 0)
-			t_first = bench_now_ns();
+			*t_first = bench_now_ns();
 	}
 	/* Time only the first and last arrivals: a clock read per
 	 * message would cost more than the raw baselines do per message. */
-	t_last = bench_now_ns();
+	*t_last = bench_now_ns();
 	bench_reader_free(&r);
+}
+
+void bench_raw_consume(int fd, const char *system, const char *workload,
+		       size_t size, uint64_t count, int producers)
+{
+	uint64_t t_first, t_last;
+
+	bench_raw_consume_times(fd, size, count, &t_first, &t_last);
 	bench_emit_thru(system, workload, size, count, t_first, t_last,
 			producers);
 }
@@ -352,6 +360,48 @@ void bench_emit_thru(const char *system, const char *workload, size_t size,
 	       "\"mb_per_s\":%.3f,\"elapsed_s\":%.6f}\n",
 	       workload, system, size, (unsigned long long)count, producers,
 	       rate, rate * (double)size / 1e6, secs);
+	fflush(stdout);
+}
+
+void bench_fanout_report(int fd, uint64_t t_first, uint64_t t_last)
+{
+	uint64_t t[2] = { t_first, t_last };
+
+	/* 16 bytes: atomic on a pipe shared by all subscribers. */
+	if (write(fd, t, sizeof(t)) != (ssize_t)sizeof(t))
+		bench_die("result pipe: %s", strerror(errno));
+}
+
+void bench_fanout_collect(int fd, int k, uint64_t *t_first, uint64_t *t_last)
+{
+	*t_first = UINT64_MAX;
+	*t_last = 0;
+	for (int i = 0; i < k; i++) {
+		uint64_t t[2];
+
+		if (bench_read_all(fd, t, sizeof(t)) < 0)
+			bench_die("a subscriber did not report");
+		if (t[0] < *t_first)
+			*t_first = t[0];
+		if (t[1] > *t_last)
+			*t_last = t[1];
+	}
+}
+
+void bench_emit_fanout(const char *system, size_t size, uint64_t published,
+		       int subs, uint64_t t_first, uint64_t t_last)
+{
+	uint64_t n = published * (uint64_t)subs;
+	double secs = (double)(t_last - t_first) / 1e9;
+	double rate = (n > 1 && secs > 0) ? (double)(n - 1) / secs : 0;
+
+	printf("{\"workload\":\"fanout\",\"system\":\"%s\",\"size_bytes\":%zu,"
+	       "\"count\":%llu,\"producers\":1,\"subscribers\":%d,"
+	       "\"published\":%llu,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,"
+	       "\"elapsed_s\":%.6f}\n",
+	       system, size, (unsigned long long)n, subs,
+	       (unsigned long long)published, rate, rate * (double)size / 1e6,
+	       secs);
 	fflush(stdout);
 }
 

@@ -77,8 +77,11 @@ int bench_reader_next(struct bench_reader *r, const uint8_t **frame,
  * body to fd, patching the id of each. batch != 0: pack frames into
  * BENCH_BATCH_BYTES writes; 0: one write() per frame. */
 void bench_raw_produce(int fd, size_t size, uint64_t count, int batch);
-/* Raw consumer: read `count` frames; check each body is `size` bytes.
- * Prints the throughput JSON line for `system`. */
+/* Raw consumer: read `count` frames; check each body is `size` bytes;
+ * report the first and last arrival times. bench_raw_consume() prints
+ * the throughput JSON line for `system` instead. */
+void bench_raw_consume_times(int fd, size_t size, uint64_t count,
+			     uint64_t *t_first, uint64_t *t_last);
 void bench_raw_consume(int fd, const char *system, const char *workload,
 		       size_t size, uint64_t count, int producers);
 /* Raw round trips: the client sends REQUEST frames and waits for each
@@ -134,6 +137,15 @@ void bench_wait_ok(pid_t pid, const char *what);
  * once in a process that is not behind a gate), and the parent
  * bench_gate_release(K) after the last fork. */
 void bench_gate_open(void);
+/* Fan-out (one publisher, K subscribers): each subscriber reports its
+ * first and last arrival on a shared pipe; the parent collects K reports
+ * and prints one JSON line: workload "fanout", count = deliveries
+ * (published x K), msgs_per_s = deliveries per second from the first
+ * arrival at any subscriber to the last at any. */
+void bench_fanout_report(int fd, uint64_t t_first, uint64_t t_last);
+void bench_fanout_collect(int fd, int k, uint64_t *t_first, uint64_t *t_last);
+void bench_emit_fanout(const char *system, size_t size, uint64_t published,
+		       int subs, uint64_t t_first, uint64_t t_last);
 void bench_gate_child(void);
 void bench_gate_release(int k);
 void bench_gate_wait(void);

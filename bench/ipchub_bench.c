@@ -6,6 +6,7 @@
  *   ipchub_bench thru          --socket P --size B --count N [--producers K]
  *                              (consumers of every mode: [--owned])
  *   ipchub_bench pairs         --socket P --size B --count N [--pairs K]
+ *   ipchub_bench fanout        --socket P --size B --count N [--subs K]
  *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
  *   ipchub_bench connect-scale --socket P --count N --pid BROKER_PID [--lib]
  *   ipchub_bench thru-consumer --socket P --size B --count N [--producers K]
@@ -20,9 +21,10 @@
  * thru: the consumer registers bench.sink; each producer queues count/K
  * SENDs with ipchub_send() (the library batches them into 64 KiB writes),
  * flushes, and pings the broker so it knows everything was routed. The
- * consumer times first to last arrival. Consumers take each message with
- * ipchub_recv_lent() (no allocation or copy per message); --owned makes
- * them use ipchub_recv(), to measure the difference.
+ * consumer times first to last arrival. Consumers (and fanout's
+ * subscribers) take each message with ipchub_recv_lent() (no allocation
+ * or copy per message); --owned makes them use ipchub_recv(), to measure
+ * the difference.
  * rtt: ipchub_request() to bench.echo, whose server answers each lent
  * request (ipchub_recv_lent) with ipchub_reply() of the same body.
  * connect-scale: N raw connections, each doing the HELLO/WELCOME
@@ -427,6 +429,94 @@ static void pairs(size_t size, uint64_t count, int k)
 			t_last, k);
 }
 
+/* One publisher, K subscribers of BENCH_TOPIC with the lossless BLOCK
+ * policy (the publisher is slowed to the slowest subscriber, as the other
+ * systems' fan-out is lossless too); count publications. */
+#define BENCH_TOPIC "bench.fan"
+
+static void fan_subscriber(int ready_fd)
+{
+	ipchub *h = ib_connect();
+	uint64_t sub, t_first = 0, t_last;
+	int rc = ipchub_subscribe(h, BENCH_TOPIC, IPCHUB_POLICY_BLOCK, 10000,
+				  &sub);
+
+	if (rc)
+		bench_die("subscribe: %s", ipchub_strerror(rc));
+	signal_ready(ready_fd);
+	for (uint64_t i = 0; i < g_count; i++) {
+		const ipchub_msg *m;
+		ipchub_msg *owned = NULL;
+		size_t len;
+
+		rc = g_owned ? ipchub_recv(h, IB_TIMEOUT_MS, &owned)
+			     : ipchub_recv_lent(h, IB_TIMEOUT_MS, &m);
+		if (g_owned && rc == IPCHUB_OK)
+			m = owned;
+		if (rc)
+			bench_die("subscriber: recv after %llu of %llu: %s",
+				  (unsigned long long)i,
+				  (unsigned long long)g_count,
+				  ipchub_strerror(rc));
+		ipchub_msg_body(m, &len);
+		if (ipchub_msg_kind(m) != IPCHUB_KIND_PUBLISH || len != g_size)
+			bench_die("subscriber: unexpected message (kind %d, "
+				  "%zu bytes)", ipchub_msg_kind(m), len);
+		ipchub_msg_free(owned); /* NULL when lent */
+		if (i == 0)
+			t_first = bench_now_ns();
+	}
+	t_last = bench_now_ns();
+	bench_fanout_report(g_result_fd, t_first, t_last);
+	ipchub_close(h);
+}
+
+static void fanout(size_t size, uint64_t count, int k)
+{
+	pid_t sp[IB_MAX_PAIRS], pub;
+	int res[2];
+	uint64_t t_first, t_last;
+
+	if (k < 1 || k > IB_MAX_PAIRS)
+		bench_die("fanout: --subs must be 1..%d", IB_MAX_PAIRS);
+	if (pipe(res) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	g_size = size;
+	g_count = count;
+	g_result_fd = res[1];
+	for (int i = 0; i < k; i++)
+		sp[i] = spawn_ready(fan_subscriber);
+	close(res[1]);
+	pub = bench_fork();
+	if (pub == 0) {
+		ipchub *h = ib_connect();
+		uint8_t *body = malloc(size);
+
+		if (!body)
+			bench_die("out of memory");
+		bench_body(body, size);
+		for (uint64_t i = 0; i < count; i++) {
+			int rc = ipchub_publish(h, BENCH_TOPIC, body, size);
+
+			if (rc)
+				bench_die("publish %llu: %s",
+					  (unsigned long long)i,
+					  ipchub_strerror(rc));
+		}
+		if (ipchub_flush(h, IB_TIMEOUT_MS) != IPCHUB_OK)
+			bench_die("publisher: flush failed");
+		free(body);
+		ipchub_close(h);
+		_exit(0);
+	}
+	bench_fanout_collect(res[0], k, &t_first, &t_last);
+	close(res[0]);
+	for (int i = 0; i < k; i++)
+		bench_wait_ok(sp[i], "subscriber");
+	bench_wait_ok(pub, "publisher");
+	bench_emit_fanout("ipchub", size, count, k, t_first, t_last);
+}
+
 static void server_main(int fd)
 {
 	rtt_server(fd);
@@ -435,10 +525,10 @@ static void server_main(int fd)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ipchub_bench thru|pairs|rtt|connect-scale|thru-consumer|"
+		"usage: ipchub_bench thru|pairs|fanout|rtt|connect-scale|thru-consumer|"
 		"thru-producer|rtt-server|rtt-client --socket PATH\n"
 		"       [--size BYTES] [--count N] [--producers K] "
-		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K] "
+		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K] [--subs K] "
 		"[--owned]\n");
 	exit(2);
 }
@@ -489,6 +579,8 @@ int main(int argc, char **argv)
 			bench_wait_ok(pp[k], "producer");
 	} else if (strcmp(mode, "pairs") == 0) {
 		pairs(size, count, (int)bench_opt_u64(argc, argv, "--pairs", 100));
+	} else if (strcmp(mode, "fanout") == 0) {
+		fanout(size, count, (int)bench_opt_u64(argc, argv, "--subs", 4));
 	} else if (strcmp(mode, "rtt") == 0) {
 		pid_t spid = spawn_ready(server_main);
 		rtt_client(size, count, samples);

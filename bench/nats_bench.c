@@ -48,6 +48,8 @@
 #define NB_SUBJ_ACK "bench.ack"
 #define NB_SUBJ_ECHO "bench.echo"
 #define NB_INBOX "_INBOX.bench.rtt"
+/* Fan-out subscribers (their index travels in one byte). */
+#define NB_MAX_SUBS 64
 
 struct nconn {
 	int fd;
@@ -282,7 +284,11 @@ static void wait_ready(int fd)
 	close(fd);
 }
 
-static void consumer(int port, size_t size, uint64_t count, int ready)
+/* Subscriber of NB_SUBJ_SINK. Acknowledges every window with a one-byte
+ * message carrying idx (its index in a fan-out). res_fd >= 0: report the
+ * first and last arrival there (fan-out) instead of printing. */
+static void consumer(int port, size_t size, uint64_t count, int ready,
+		     uint8_t idx, int res_fd)
 {
 	struct nconn c;
 	nconnect(&c, port, size);
@@ -300,37 +306,50 @@ static void consumer(int port, size_t size, uint64_t count, int ready)
 		if (got++ == 0)
 			t_first = t_last;
 		if (got % window == 0) {
-			npub(&c, NB_SUBJ_ACK, NULL, NULL, 0);
+			npub(&c, NB_SUBJ_ACK, NULL, &idx, 1);
 			nflush(&c);
 		}
 	}
-	bench_emit_thru("nats", "thru", size, count, t_first, t_last, 1);
+	if (res_fd >= 0)
+		bench_fanout_report(res_fd, t_first, t_last);
+	else
+		bench_emit_thru("nats", "thru", size, count, t_first, t_last, 1);
 	nclose(&c);
 }
 
-static void producer(int port, size_t size, uint64_t count)
+/* Publisher: at most two windows ahead of the slowest of subs
+ * subscribers (acknowledgements carry the subscriber's index). */
+static void producer(int port, size_t size, uint64_t count, int subs)
 {
 	struct nconn c;
 	nconnect(&c, port, size);
 	sub(&c, NB_SUBJ_ACK, 2);
 	nsync(&c);
 	uint8_t *body = malloc(size);
-	if (!body)
+	uint64_t *acked = calloc((size_t)subs, sizeof(*acked));
+	if (!body || !acked)
 		bench_die("out of memory");
 	bench_body(body, size);
-	uint64_t window = bench_flow_window(size), acked = 0;
+	uint64_t window = bench_flow_window(size), slowest = 0;
 	for (uint64_t i = 0; i < count; i++) {
 		if (i % window == 0 && i) {
 			nflush(&c);
-			while (i / window - acked >= 2) {
+			while (i / window - slowest >= 2) {
 				struct nmsg m;
-				if (nnext(&c, &m) == NB_MSG && m.sid == 2)
-					acked++;
+				if (nnext(&c, &m) != NB_MSG || m.sid != 2 ||
+				    m.len != 1 || m.payload[0] >= subs)
+					continue;
+				acked[m.payload[0]]++;
+				slowest = acked[0];
+				for (int k = 1; k < subs; k++)
+					if (acked[k] < slowest)
+						slowest = acked[k];
 			}
 		}
 		npub(&c, NB_SUBJ_SINK, NULL, body, size);
 	}
 	nsync(&c);
+	free(acked);
 	free(body);
 	nclose(&c);
 }
@@ -387,7 +406,7 @@ static void rtt_client(int port, size_t size, uint64_t count, const char *sample
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		bench_die("usage: nats_bench thru|rtt --port PORT --size BYTES --count N [--samples FILE]");
+		bench_die("usage: nats_bench thru|fanout|rtt --port PORT --size BYTES --count N [--subs K] [--samples FILE]");
 	const char *mode = argv[1];
 	int port = (int)bench_opt_u64(argc, argv, "--port", 0);
 	size_t size = (size_t)bench_opt_u64(argc, argv, "--size", 64);
@@ -403,13 +422,44 @@ int main(int argc, char **argv)
 		pid_t pid = bench_fork();
 		if (pid == 0) {
 			close(p[0]);
-			consumer(port, size, count, p[1]);
+			consumer(port, size, count, p[1], 0, -1);
 			exit(0);
 		}
 		close(p[1]);
 		wait_ready(p[0]);
-		producer(port, size, count);
+		producer(port, size, count, 1);
 		bench_wait_ok(pid, "nats consumer");
+	} else if (!strcmp(mode, "fanout")) {
+		int subs = (int)bench_opt_u64(argc, argv, "--subs", 4);
+		pid_t pids[NB_MAX_SUBS];
+		int res[2];
+		uint64_t t_first, t_last;
+		if (subs < 1 || subs > NB_MAX_SUBS)
+			bench_die("nats_bench: --subs must be 1..%d", NB_MAX_SUBS);
+		close(p[0]);
+		close(p[1]);
+		if (pipe(res) < 0)
+			bench_die("pipe: %s", strerror(errno));
+		for (int k = 0; k < subs; k++) {
+			int r[2];
+			if (pipe(r) < 0)
+				bench_die("pipe: %s", strerror(errno));
+			pids[k] = bench_fork();
+			if (pids[k] == 0) {
+				close(r[0]);
+				close(res[0]);
+				consumer(port, size, count, r[1], (uint8_t)k, res[1]);
+				exit(0);
+			}
+			close(r[1]);
+			wait_ready(r[0]);
+		}
+		close(res[1]);
+		producer(port, size, count, subs);
+		bench_fanout_collect(res[0], subs, &t_first, &t_last);
+		for (int k = 0; k < subs; k++)
+			bench_wait_ok(pids[k], "nats subscriber");
+		bench_emit_fanout("nats", size, count, subs, t_first, t_last);
 	} else if (!strcmp(mode, "rtt")) {
 		pid_t pid = bench_fork();
 		if (pid == 0) {

@@ -11,12 +11,17 @@
  *
  *   bench_relay thru  --size BYTES --count N [--producers K] [--perframe]
  *   bench_relay rtt   --size BYTES --count N [--samples FILE]
+ *   bench_relay fanout --size BYTES --count N [--subs K]
  *   bench_relay serve --socket PATH [--sources N]
  *
  * thru/rtt start the relay, a consumer (or echo server) and the
  * producers (or round-trip client) as separate processes on a fresh
  * socket and print one JSON line (see common.h). Producers batch frames
  * into 64 KiB writes unless --perframe (one write() per frame).
+ *
+ * fanout: the relay accepts K sinks, then one source, and writes every
+ * byte the source sends to each sink (the ceiling of a pub/sub broker:
+ * no topic match, one read and K writes of the same buffer).
  *
  * Relay model: one poll() loop over non-blocking sockets. Each connection
  * owns an input buffer [start, scan, end): bytes before `scan` are whole
@@ -204,6 +209,90 @@ static void relay_serve(int lfd, int nsrc)
 	}
 }
 
+/* Fan-out relay: accept nsinks sinks, then one source; copy the source's
+ * byte stream to every sink. The source buffer holds [base, end); sink k
+ * has written up to off[k]; the buffer is compacted past the slowest. A
+ * single source means frames never interleave, so no framing is needed. */
+static void relay_fanout(int lfd, int nsinks)
+{
+	int sfd[RELAY_MAX_SOURCES], src = -1;
+	size_t off[RELAY_MAX_SOURCES], end = 0;
+	struct pollfd pv[RELAY_MAX_SOURCES + 1];
+	uint8_t *buf = malloc(RELAY_BUF);
+	int eof = 0;
+
+	if (!buf)
+		bench_die("out of memory");
+	for (int i = 0; i <= nsinks; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			bench_die("accept: %s", strerror(errno));
+		set_nonblock(fd);
+		if (i < nsinks) {
+			sfd[i] = fd;
+			off[i] = 0;
+		} else {
+			src = fd;
+		}
+	}
+	close(lfd);
+	for (;;) {
+		size_t low = end;
+		int pending = 0;
+
+		for (int i = 0; i < nsinks; i++) {
+			while (off[i] < end) {
+				ssize_t w = write(sfd[i], buf + off[i], end - off[i]);
+
+				if (w < 0) {
+					if (errno != EAGAIN && errno != EINTR)
+						bench_die("fanout write: %s",
+							  strerror(errno));
+					break;
+				}
+				off[i] += (size_t)w;
+			}
+			if (off[i] < low)
+				low = off[i];
+			if (off[i] < end)
+				pending = 1;
+		}
+		if (low > 0 && (low == end || RELAY_BUF - end < RELAY_BUF / 4)) {
+			memmove(buf, buf + low, end - low);
+			end -= low;
+			for (int i = 0; i < nsinks; i++)
+				off[i] -= low;
+		}
+		if (eof && !pending)
+			break;
+		int n = 0;
+		for (int i = 0; i < nsinks; i++) {
+			pv[n].fd = sfd[i];
+			pv[n++].events = off[i] < end ? POLLOUT : 0;
+		}
+		pv[n].fd = src;
+		pv[n++].events = !eof && end < RELAY_BUF ? POLLIN : 0;
+		if (poll(pv, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			bench_die("poll: %s", strerror(errno));
+		}
+		if (pv[nsinks].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(src, buf + end, RELAY_BUF - end);
+
+			if (r > 0)
+				end += (size_t)r;
+			else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				eof = 1;
+		}
+	}
+	for (int i = 0; i < nsinks; i++)
+		close(sfd[i]);
+	close(src);
+	free(buf);
+}
+
 static int listen_at(const char *path)
 {
 	struct sockaddr_un sa;
@@ -234,12 +323,59 @@ static int connect_to(const char *path)
 	return fd;
 }
 
+/* bench_relay fanout: K consumers, one batched producer, one relay. */
+static void fanout_run(const char *path, int lfd, size_t size,
+		       uint64_t count, int k)
+{
+	pid_t relay, cons[RELAY_MAX_SOURCES], prod;
+	int res[2];
+	uint64_t t_first, t_last;
+
+	relay = bench_fork();
+	if (relay == 0) {
+		relay_fanout(lfd, k);
+		_exit(0);
+	}
+	close(lfd);
+	if (pipe(res) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	for (int i = 0; i < k; i++) {
+		int fd = connect_to(path); /* accepted in this order */
+
+		cons[i] = bench_fork();
+		if (cons[i] == 0) {
+			close(res[0]);
+			bench_raw_consume_times(fd, size, count, &t_first,
+						&t_last);
+			bench_fanout_report(res[1], t_first, t_last);
+			_exit(0);
+		}
+		close(fd);
+	}
+	close(res[1]);
+	int fd = connect_to(path);
+	prod = bench_fork();
+	if (prod == 0) {
+		bench_raw_produce(fd, size, count, 1);
+		_exit(0);
+	}
+	close(fd);
+	bench_fanout_collect(res[0], k, &t_first, &t_last);
+	close(res[0]);
+	for (int i = 0; i < k; i++)
+		bench_wait_ok(cons[i], "consumer");
+	bench_wait_ok(prod, "producer");
+	bench_wait_ok(relay, "relay");
+	bench_emit_fanout("relay-batched", size, count, k, t_first, t_last);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_relay thru --size BYTES --count N [--producers K] "
 		"[--perframe]\n"
 		"       bench_relay rtt --size BYTES --count N [--samples FILE]\n"
+		"       bench_relay fanout --size BYTES --count N [--subs K]\n"
 		"       bench_relay serve --socket PATH [--sources N]\n");
 	exit(2);
 }
@@ -266,7 +402,10 @@ int main(int argc, char **argv)
 	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
 	int perframe = bench_flag(argc, argv, "--perframe");
 	int thru = strcmp(mode, "thru") == 0;
-	if ((!thru && strcmp(mode, "rtt") != 0) || size < 2 ||
+	int fan = strcmp(mode, "fanout") == 0;
+	int subs = (int)bench_opt_u64(argc, argv, "--subs", 4);
+	if ((!thru && !fan && strcmp(mode, "rtt") != 0) || size < 2 ||
+	    subs < 1 || subs > RELAY_MAX_SOURCES ||
 	    size > RELAY_BUF / 4 || count < 2 || producers < 1 ||
 	    producers > RELAY_MAX_SOURCES || (!thru && producers != 1))
 		usage();
@@ -282,6 +421,12 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/relay.sock", dir);
 	int lfd = listen_at(path);
 
+	if (fan) {
+		fanout_run(path, lfd, size, count, subs);
+		unlink(path);
+		rmdir(dir);
+		return 0;
+	}
 	pid_t relay = bench_fork();
 	if (relay == 0) {
 		relay_serve(lfd, producers);

@@ -7,6 +7,7 @@
  *
  *   bench_zmq thru   --size BYTES --count N [--producers K]
  *   bench_zmq rtt    --size BYTES --count N [--samples FILE]
+ *   bench_zmq fanout --size BYTES --count N [--subs K]
  *   bench_zmq broker --endpoint ipc://PATH
  *
  * thru/rtt start the broker, the consumer (or echo server) and the
@@ -20,6 +21,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,10 +273,139 @@ static void consumer_main(const char *ep, int fd)
 	consumer(ep, g_size, g_count, g_producers, fd);
 }
 
+static void hwm_unlimited(void *s)
+{
+	int zero = 0;
+
+	if (zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof(zero)) < 0 ||
+	    zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof(zero)) < 0)
+		zdie("ZMQ_SNDHWM/RCVHWM");
+}
+
+static void fan_proxy(const char *ep_in, const char *ep_out)
+{
+	void *ctx = zmq_ctx_new();
+	void *in = zmq_socket(ctx, ZMQ_XSUB), *out = zmq_socket(ctx, ZMQ_XPUB);
+
+	if (!in || !out)
+		zdie("zmq_socket");
+	hwm_unlimited(in);
+	hwm_unlimited(out);
+	if (zmq_bind(in, ep_in) < 0 || zmq_bind(out, ep_out) < 0)
+		zdie("zmq_bind");
+	zmq_proxy(in, out, NULL); /* until killed */
+	_exit(0);
+}
+
+static void fan_subscriber(const char *ep_out, size_t size, uint64_t count,
+			   int ready_fd, int res_fd)
+{
+	void *ctx = zmq_ctx_new();
+	void *s = zmq_socket(ctx, ZMQ_SUB);
+	uint64_t got = 0, t_first = 0, t_last = 0;
+	zmq_msg_t m;
+
+	if (!s)
+		zdie("zmq_socket");
+	hwm_unlimited(s);
+	if (zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0) < 0 ||
+	    zmq_connect(s, ep_out) < 0)
+		zdie("subscribe");
+	zmq_msg_init(&m);
+	while (got < count) {
+		if (zmq_msg_recv(&m, s, 0) < 0)
+			zdie("zmq_msg_recv");
+		if (zmq_msg_size(&m) == 1) { /* probe */
+			if (ready_fd >= 0) {
+				if (write(ready_fd, "r", 1) != 1)
+					bench_die("ready pipe: %s", strerror(errno));
+				close(ready_fd);
+				ready_fd = -1;
+			}
+			continue;
+		}
+		if (zmq_msg_size(&m) != size)
+			bench_die("zmq subscriber: %zu bytes", zmq_msg_size(&m));
+		t_last = bench_now_ns();
+		if (got++ == 0)
+			t_first = t_last;
+	}
+	zmq_msg_close(&m);
+	bench_fanout_report(res_fd, t_first, t_last);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+}
+
+static void fanout(const char *dir, size_t size, uint64_t count, int k)
+{
+	char ep_in[96], ep_out[96];
+	pid_t proxy, subs[ZB_MAX_PRODUCERS];
+	int ready[2], res[2];
+	uint64_t t_first, t_last;
+
+	if (k < 1 || k > ZB_MAX_PRODUCERS)
+		bench_die("bench_zmq fanout: --subs must be 1..%d", ZB_MAX_PRODUCERS);
+	snprintf(ep_in, sizeof(ep_in), "ipc://%s/in.sock", dir);
+	snprintf(ep_out, sizeof(ep_out), "ipc://%s/out.sock", dir);
+	proxy = bench_fork();
+	if (proxy == 0)
+		fan_proxy(ep_in, ep_out);
+	if (pipe(ready) < 0 || pipe(res) < 0)
+		bench_die("pipe: %s", strerror(errno));
+	for (int i = 0; i < k; i++) {
+		subs[i] = bench_fork();
+		if (subs[i] == 0) {
+			close(ready[0]);
+			close(res[0]);
+			fan_subscriber(ep_out, size, count, ready[1], res[1]);
+			_exit(0);
+		}
+	}
+	close(ready[1]);
+	close(res[1]);
+
+	void *ctx = zmq_ctx_new();
+	void *pub = zmq_socket(ctx, ZMQ_PUB);
+	uint8_t *body = malloc(size);
+	if (!pub || !body)
+		bench_die("zmq publisher");
+	hwm_unlimited(pub);
+	if (zmq_connect(pub, ep_in) < 0)
+		zdie("zmq_connect");
+	bench_body(body, size);
+	for (int seen = 0; seen < k;) {
+		struct pollfd pf = { ready[0], POLLIN, 0 };
+		char c;
+
+		if (zmq_send(pub, "p", 1, 0) < 0)
+			zdie("probe");
+		if (poll(&pf, 1, 1) > 0) {
+			if (read(ready[0], &c, 1) != 1)
+				bench_die("a subscriber did not get ready");
+			seen++;
+		}
+	}
+	close(ready[0]);
+	for (uint64_t i = 0; i < count; i++)
+		if (zmq_send(pub, body, size, 0) < 0)
+			zdie("zmq_send");
+	bench_fanout_collect(res[0], k, &t_first, &t_last);
+	close(res[0]);
+	for (int i = 0; i < k; i++)
+		bench_wait_ok(subs[i], "subscriber");
+	zmq_close(pub);
+	zmq_ctx_term(ctx);
+	free(body);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	bench_emit_fanout("zmq", size, count, k, t_first, t_last);
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_zmq thru|rtt --size BYTES --count N "
+	fprintf(stderr, "usage: bench_zmq thru|fanout|rtt --size BYTES --count N "
 			"[--producers K] [--samples FILE]\n"
+			"       bench_zmq fanout --size BYTES --count N [--subs K]\n"
 			"       bench_zmq broker --endpoint ipc://PATH\n");
 	exit(2);
 }
@@ -295,7 +426,8 @@ int main(int argc, char **argv)
 	uint64_t count = bench_opt_u64(argc, argv, "--count", 100000);
 	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
 	int thru = strcmp(mode, "thru") == 0;
-	if ((!thru && strcmp(mode, "rtt") != 0) || size < 2 ||
+	int fan = strcmp(mode, "fanout") == 0;
+	if ((!thru && !fan && strcmp(mode, "rtt") != 0) || size < 2 ||
 	    size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
 	    producers > ZB_MAX_PRODUCERS)
 		usage();
@@ -309,6 +441,18 @@ int main(int argc, char **argv)
 		bench_die("mkdtemp: %s", strerror(errno));
 	char ep[96];
 	snprintf(ep, sizeof(ep), "ipc://%s/zmq.sock", dir);
+	if (fan) {
+		char sock[96];
+
+		fanout(dir, size, count,
+		       (int)bench_opt_u64(argc, argv, "--subs", 4));
+		snprintf(sock, sizeof(sock), "%s/in.sock", dir);
+		unlink(sock);
+		snprintf(sock, sizeof(sock), "%s/out.sock", dir);
+		unlink(sock);
+		rmdir(dir);
+		return 0;
+	}
 
 	pid_t bpid = bench_fork();
 	if (bpid == 0) {
