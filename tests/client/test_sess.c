@@ -609,6 +609,73 @@ static void test_large_frame(void **state)
 	free(b.p);
 }
 
+/* A stream of 64 KiB frames read in chunks as large as the session
+ * offers: every frame arrives intact, and the inbound buffer is compacted
+ * (its live bytes moved to the front) at most once per two frames, not
+ * once per frame as when it compacted whenever its tail was short, while
+ * it stays within SESS_IN_KEEP. */
+static void test_inbound_compaction(void **state)
+{
+	enum { FRAMES = 60 };
+	struct sess s;
+	struct frame_hdr h;
+	struct bytes b = {0};
+	size_t blen = 65536 - 5, off = 0, moves = 0, got = 0;
+	uint8_t *body = malloc(blen + 5);
+
+	(void)state;
+	assert_non_null(body);
+	body[0] = 0xc6;
+	body[1] = (uint8_t)(blen >> 24);
+	body[2] = (uint8_t)(blen >> 16);
+	body[3] = (uint8_t)(blen >> 8);
+	body[4] = (uint8_t)blen;
+	frame_init(&h, WIRE_SEND);
+	h.from_id = 1;
+	h.has |= FH(WK_ID) | FH(WK_FROM_ID);
+	frame_set_str(&h, WK_TO, "svc", 3);
+	for (int i = 0; i < FRAMES; i++) {
+		h.id = (uint64_t)i + 1;
+		memset(body + 5, 'a' + i % 26, blen);
+		put_frame(&b, &h, body, blen + 5);
+	}
+	ready_session(&s);
+	while (off < b.len) {
+		struct sess_event ev;
+		uint8_t *p;
+		size_t cap, before = s.in.off, live = s.in.len - s.in.off;
+
+		assert_int_equal(sess_in_space(&s, &p, &cap), IPCHUB_OK);
+		if (live > 0 && before > 0 && s.in.off == 0)
+			moves++;
+		assert_true(s.in.cap <= 4 * SESS_READ_CHUNK + 2 * 65536);
+		if (cap > b.len - off)
+			cap = b.len - off;
+		memcpy(p, b.p + off, cap);
+		sess_in_commit(&s, cap);
+		off += cap;
+		for (;;) {
+			assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+			if (ev.type == SESS_EV_NONE)
+				break;
+			assert_int_equal(ev.type, SESS_EV_MSG);
+			assert_int_equal(ev.msg->id, got + 1);
+			assert_int_equal(ev.msg->body_len, blen + 5);
+			assert_int_equal(ev.msg->body[5], 'a' + got % 26);
+			assert_int_equal(ev.msg->body[blen + 4], 'a' + got % 26);
+			ipchub_msg_free(ev.msg);
+			got++;
+		}
+	}
+	assert_int_equal(got, FRAMES);
+	if (moves > FRAMES / 2)
+		fail_msg("inbound buffer compacted %zu times for %d frames",
+			 moves, FRAMES);
+	sess_destroy(&s);
+	free(body);
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_bad_welcome),
 		cmocka_unit_test(test_handshake_error),
 		cmocka_unit_test(test_large_frame),
+		cmocka_unit_test(test_inbound_compaction),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
