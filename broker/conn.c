@@ -241,6 +241,23 @@ void conn_send_error_count(struct conn *c, uint64_t id, int code, int ref,
 	conn_send_hdr(c, &e);
 }
 
+/* Bytes of the first len bytes of in that evbuffer_remove_buffer() will
+ * copy: those in the last chain they reach when more data follows in it. */
+static size_t shared_tail(struct broker *b, struct evbuffer *in, size_t len)
+{
+	size_t before = 0;
+	int n;
+
+	if (evbuffer_get_length(in) <= len)
+		return 0; /* everything moves */
+	n = evbuffer_peek(in, (ev_ssize_t)len, NULL, b->iov, b->iov_cap);
+	if (n <= 0 || n > b->iov_cap)
+		return 0; /* not counted; the copy happens all the same */
+	for (int i = 0; i < n - 1; i++)
+		before += b->iov[i].iov_len;
+	return len - before;
+}
+
 void conn_forward(struct conn *sender, struct conn_frame *f,
 		  const struct frame_hdr *h, struct conn *dst)
 {
@@ -275,10 +292,14 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 	}
 	evbuffer_add(dst->out, buf, n);
 	evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->hdr_len);
-	/* Moves whole chains; only a chain shared with other frames is
-	 * copied (that is a small frame). */
-	if (f->body_len)
+	/* Moves whole chains; only the part of the body in a chain shared
+	 * with the next frame is copied (conn_read() ends reads at the end
+	 * of large frames so that this is rare). */
+	if (f->body_len) {
+		sender->b->st.copied_bytes +=
+			shared_tail(sender->b, sender->in, f->body_len);
 		evbuffer_remove_buffer(sender->in, dst->out, f->body_len);
+	}
 	dst->msgs_out++;
 	broker_want_flush(sender->b, dst);
 }
@@ -424,6 +445,7 @@ decode:
 		return false;
 	}
 	f.len = len;
+	c->big_frames = IPCHUB_LEN_PREFIX + (size_t)len >= IPCHUB_READ_ALIGN_MIN;
 	f.body_len = (uint32_t)mpr_left(&r);
 	f.hdr_len = len - f.body_len;
 	f.consumed = f.parked = false;
@@ -548,24 +570,59 @@ static void conn_process(struct conn *c)
  * 4 KiB. Like it, this sizes the reservation with FIONREAD, so an idle
  * connection's small frame does not allocate a large chain. Returns what
  * read() returns (-1 with errno, 0 at EOF). */
+/* Bytes to read to end exactly at the end of a large frame (at least
+ * IPCHUB_READ_ALIGN_MIN): the rest of the head frame when it is buffered
+ * in part, or, in a stream of large frames, the next frame whose length
+ * prefix a peek shows; 0 when no such frame is known (read what the
+ * socket holds). Capped at IPCHUB_READ_CHUNK: a longer frame is read in
+ * several reads, the last of which ends at its end. Only when READY: the
+ * frame length limits differ before. */
+static size_t conn_read_aligned(struct conn *c)
+{
+	size_t have = evbuffer_get_length(c->in), total;
+	uint8_t pfx[IPCHUB_LEN_PREFIX];
+
+	if (c->state != CONN_READY)
+		return 0;
+	if (have >= IPCHUB_LEN_PREFIX) {
+		evbuffer_copyout(c->in, pfx, sizeof(pfx));
+	} else if (have == 0 && c->big_frames) {
+		if (recv(c->fd, pfx, sizeof(pfx), MSG_PEEK | MSG_DONTWAIT) !=
+		    (ssize_t)sizeof(pfx))
+			return 0;
+	} else {
+		return 0;
+	}
+	total = IPCHUB_LEN_PREFIX + (size_t)frame_get_len(pfx);
+	if (total < IPCHUB_READ_ALIGN_MIN || total <= have ||
+	    frame_get_len(pfx) > c->b->conf.max_frame)
+		return 0;
+	return total - have < IPCHUB_READ_CHUNK ? total - have
+						 : IPCHUB_READ_CHUNK;
+}
+
 static ssize_t conn_read(struct conn *c)
 {
 	struct evbuffer_iovec v[2];
 	int avail = 0, nv;
-	size_t want, left;
+	size_t want = conn_read_aligned(c), left;
 	ssize_t n;
 
-	if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
-		avail = 4096;
-	want = (size_t)avail < IPCHUB_READ_CHUNK ? (size_t)avail
-						  : IPCHUB_READ_CHUNK;
+	if (want == 0) {
+		if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
+			avail = 4096;
+		want = (size_t)avail < IPCHUB_READ_CHUNK ? (size_t)avail
+							  : IPCHUB_READ_CHUNK;
+	}
 	nv = evbuffer_reserve_space(c->in, (ev_ssize_t)want, v, 2);
 	if (nv <= 0) {
 		errno = ENOMEM;
 		return -1;
 	}
-	if (v[0].iov_len >= want)
+	if (v[0].iov_len >= want) {
+		v[0].iov_len = want; /* an aligned read must end at the frame */
 		nv = 1;
+	}
 	else if (nv == 2 && v[0].iov_len + v[1].iov_len > want)
 		v[1].iov_len = want - v[0].iov_len;
 	n = readv(c->fd, (struct iovec *)v, nv);

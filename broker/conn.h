@@ -101,6 +101,8 @@ struct conn {
 	TAILQ_ENTRY(conn) blocked_link;
 	bool self_blocked;                /* own output over hwm */
 	bool head_checked;                /* head frame's body validated */
+	bool big_frames;                  /* last frame handled was large:
+	                                   * read frame by frame (conn_read) */
 	uint32_t head_batch;              /* ... and its batch count (batch.h) */
 	bool batch_rx;                    /* HELLO flags BATCH: takes batches whole */
 	uint64_t head_parked_ms;          /* when the head frame was parked */

@@ -118,7 +118,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	if (!buf)
 		return NULL;
 	mpw_init(&w, buf, cap);
-	mpw_map(&w, 16);
+	mpw_map(&w, 17);
 	kv_uint(&w, "uptime_ms", broker_now_ms(b) - st->started_ms);
 	kv_uint(&w, "connections", b->nconns);
 	kv_uint(&w, "connections_total", st->conns_total);
@@ -127,6 +127,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	kv_uint(&w, "messages_routed", st->routed_msgs);
 	kv_uint(&w, "bytes_routed", st->routed_bytes);
 	kv_uint(&w, "batches_routed", st->routed_batches);
+	kv_uint(&w, "bytes_copied", st->copied_bytes);
 	kv_uint(&w, "messages_in", min);
 	kv_uint(&w, "messages_out", mout);
 	kv_uint(&w, "bytes_in", bin);

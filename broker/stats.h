@@ -31,6 +31,7 @@ struct stats {
 	uint64_t conns_total;
 	uint64_t routed_msgs, routed_bytes;
 	uint64_t routed_batches;
+	uint64_t copied_bytes; /* large bodies' bytes copied, not moved */
 	uint64_t drops;
 	uint64_t errors[WIRE_E_CODE_MAX_];
 	uint64_t closed_msgs_in, closed_bytes_in;

@@ -120,6 +120,11 @@
 /* Bytes the broker reads from one connection per read callback before
  * giving others a turn (fairness between producers). */
 #define IPCHUB_READ_CHUNK (256u * 1024u)
+/* Broker: a frame of at least this many bytes is read on its own (the
+ * read ends at its last byte), so that its body fills whole input chains
+ * and moves to the receiver's queue without a copy. Reading frame by
+ * frame costs one peek per frame, which is cheap next to copying 16 KiB. */
+#define IPCHUB_READ_ALIGN_MIN (16u * 1024u)
 
 /* MONITOR filter text: a few terms (kind=..., name=..., topic=...); a
  * filter needing more is better split over several taps. */

@@ -366,6 +366,73 @@ static void test_shutdown(void **state)
 	close(a);
 }
 
+/* Large frames sent back to back are read one by one (each read ends at
+ * a frame's last byte), so their bodies move to the receiver's queue
+ * without a copy: stats' bytes_copied stays put. Reading what the socket
+ * holds would put the end of one body and the start of the next in one
+ * chain and copy the former. */
+static void test_large_bodies_move(void **state)
+{
+	enum { N = 4, BODY = 100 * 1024 };
+	struct fx *f = *state;
+	struct broker *b = f->b;
+	int a = hello(b, f->path), c = hello(b, f->path);
+	static uint8_t stream[N * (BODY + FRAME_ENC_MAX)];
+	static uint8_t body[BODY], got[BODY];
+	struct frame_hdr h;
+	size_t len = 0, sent = 0, blen;
+	uint64_t copied;
+
+	reg(b, c, "carol", WIRE_E_OK);
+	body[0] = 0xc6; /* bin32 of BODY - 5 bytes */
+	body[1] = 0;
+	body[2] = (uint8_t)((BODY - 5) >> 16);
+	body[3] = (uint8_t)((BODY - 5) >> 8);
+	body[4] = (uint8_t)(BODY - 5);
+	frame_init(&h, WIRE_SEND);
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, "carol", 5);
+	/* A first large frame tells the broker this stream is of them. */
+	h.id = 100;
+	memset(body + 5, 0x55, BODY - 5);
+	csend(a, &h, body, BODY);
+	assert_int_equal(crecv(b, c, &h, got, &blen), 0);
+	assert_int_equal(blen, BODY);
+	copied = b->st.copied_bytes;
+	frame_init(&h, WIRE_SEND);
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_TO, "carol", 5);
+	for (int i = 0; i < N; i++) {
+		h.id = (uint64_t)i + 1;
+		memset(body + 5, i + 1, BODY - 5);
+		len += frame_encode(&h, BODY, stream + len, FRAME_ENC_MAX);
+		memcpy(stream + len, body, BODY);
+		len += BODY;
+	}
+	/* All of it at once, as far as the socket takes it. */
+	while (sent < len) {
+		ssize_t n = send(a, stream + sent, len - sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			sent += (size_t)n;
+		else if (errno != EAGAIN)
+			fail_msg("send: %s (n %zd)", strerror(errno), n);
+		pump(b);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(crecv(b, c, &h, got, &blen), 0);
+		assert_int_equal(h.id, (uint64_t)i + 1);
+		assert_int_equal(blen, BODY);
+		assert_int_equal(got[5], i + 1);
+		assert_int_equal(got[BODY - 1], i + 1);
+	}
+	assert_int_equal(b->st.copied_bytes, copied);
+	close(a);
+	close(c);
+	pump(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +440,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_bodies_move, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
