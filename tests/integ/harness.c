@@ -379,3 +379,28 @@ void body_seq(ipchub_pack *p, uint64_t seq, size_t pad)
 	msgpack_pack_bin_with_body(&p->pk, fill, pad);
 	free(fill);
 }
+
+uint64_t hub_stat_u64(ipchub *h, const char *key)
+{
+	ipchub_msg *m = NULL;
+	msgpack_unpacked u;
+	uint64_t v = 0;
+
+	assert_int_equal(ipchub_request(h, "ipchub.stats", NULL, 0, 5000, &m),
+			 IPCHUB_OK);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(ipchub_msg_unpack(m, &u), IPCHUB_OK);
+	assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+	for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+		const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+
+		if (kv->key.type == MSGPACK_OBJECT_STR &&
+		    kv->key.via.str.size == strlen(key) &&
+		    memcmp(kv->key.via.str.ptr, key, strlen(key)) == 0 &&
+		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			v = kv->val.via.u64;
+	}
+	msgpack_unpacked_destroy(&u);
+	ipchub_msg_free(m);
+	return v;
+}

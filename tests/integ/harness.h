@@ -68,6 +68,9 @@ void raw_write_all(int fd, const void *buf, size_t len);
 /* Pack a small map body {"k": v} / {"seq": n} into p (reset first). */
 void body_kv(ipchub_pack *p, const char *k, const char *v);
 void body_seq(ipchub_pack *p, uint64_t seq, size_t pad);
+/* A top-level integer counter of ipchub.stats, asked through h (0 when
+ * absent or not an integer). */
+uint64_t hub_stat_u64(ipchub *h, const char *key);
 
 /* Extra RSS a broker built with AddressSanitizer may hold beyond what
  * the same broker holds without it: freed memory waits in ASan's

@@ -76,31 +76,6 @@ static bool body_is(const ipchub_msg *m, uint64_t i, uint64_t id0)
 	return ok;
 }
 
-/* A counter of ipchub.stats (0 when absent). */
-static uint64_t stat_u64(ipchub *h, const char *key)
-{
-	ipchub_msg *m = NULL;
-	msgpack_unpacked u;
-	uint64_t v = 0;
-
-	assert_int_equal(ipchub_request(h, "ipchub.stats", NULL, 0, 5000, &m),
-			 IPCHUB_OK);
-	msgpack_unpacked_init(&u);
-	assert_int_equal(ipchub_msg_unpack(m, &u), IPCHUB_OK);
-	assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-	for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-		const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == strlen(key) &&
-		    memcmp(kv->key.via.str.ptr, key, strlen(key)) == 0 &&
-		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			v = kv->val.via.u64;
-	}
-	msgpack_unpacked_destroy(&u);
-	ipchub_msg_free(m);
-	return v;
-}
 
 /* ---- blocking API ----------------------------------------------------- */
 
@@ -170,8 +145,8 @@ static void test_blocking_many(void **state)
 	assert_true(r.ok);
 
 	/* They did travel in batches (how many depends on timing). */
-	routed = stat_u64(tx, "messages_routed");
-	batches = stat_u64(tx, "batches_routed");
+	routed = hub_stat_u64(tx, "messages_routed");
+	batches = hub_stat_u64(tx, "batches_routed");
 	assert_true(routed >= N_MANY);
 	assert_true(batches > 0);
 	assert_true(batches < N_MANY / 2);
@@ -276,7 +251,7 @@ static void test_old_style_receiver(void **state)
 				    want.buf.data, want.buf.size);
 		ipchub_pack_destroy(&want);
 	}
-	assert_true(stat_u64(tx, "batches_routed") > 0);
+	assert_true(hub_stat_u64(tx, "batches_routed") > 0);
 	ipchub_pack_destroy(&p);
 	ipchub_close(tx);
 	close(fd);
@@ -444,7 +419,7 @@ static void test_async_many(void **state)
 	assert_int_equal(rx.got, N_MANY);
 
 	obs = hub_client(&hub, NULL);
-	assert_true(stat_u64(obs, "batches_routed") > 0);
+	assert_true(hub_stat_u64(obs, "batches_routed") > 0);
 
 	/* Errors: one per id, in order, through on_error. */
 	for (int k = 0; k < 200; k++) {
@@ -512,8 +487,8 @@ static void test_async_reconnect_splits(void **state)
 		ipchub_msg_free(m);
 	}
 	/* The new broker saw them one by one. */
-	assert_int_equal(stat_u64(rx, "batches_routed"), 0);
-	assert_true(stat_u64(rx, "messages_routed") >= n);
+	assert_int_equal(hub_stat_u64(rx, "batches_routed"), 0);
+	assert_true(hub_stat_u64(rx, "messages_routed") >= n);
 	ipchub_close(rx);
 	ipchub_pack_destroy(&p);
 	ipchub_async_free(tx.a);

@@ -77,30 +77,6 @@ static void send_i(ipchub *h, const char *to, uint64_t i, uint64_t *id)
 	free(b);
 }
 
-/* A counter of ipchub.stats (0 when absent). */
-static uint64_t stat_u64(ipchub *h, const char *key)
-{
-	ipchub_msg *m = NULL;
-	msgpack_unpacked u;
-	uint64_t v = 0;
-
-	assert_int_equal(ipchub_request(h, "ipchub.stats", NULL, 0, 5000, &m),
-			 IPCHUB_OK);
-	msgpack_unpacked_init(&u);
-	assert_int_equal(ipchub_msg_unpack(m, &u), IPCHUB_OK);
-	for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-		const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == strlen(key) &&
-		    memcmp(kv->key.via.str.ptr, key, strlen(key)) == 0 &&
-		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			v = kv->val.via.u64;
-	}
-	msgpack_unpacked_destroy(&u);
-	ipchub_msg_free(m);
-	return v;
-}
 
 static void check_send(const ipchub_msg *m, uint64_t id, uint64_t i)
 {
@@ -207,7 +183,7 @@ static void test_batches(void **state)
 		ipchub_msg_free(kept[i]);
 	}
 	/* The sends did travel as batches. */
-	assert_true(stat_u64(c, "batches_routed") > 0);
+	assert_true(hub_stat_u64(c, "batches_routed") > 0);
 	free(kept);
 	ipchub_close(b);
 	ipchub_close(c);
