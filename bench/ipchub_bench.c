@@ -86,48 +86,55 @@ static void signal_ready(int fd)
 	close(fd);
 }
 
+/* Receive count messages of the given kind and body size (lent, or owned
+ * with --owned); *t_first is the first arrival, the return value the
+ * last. Only those two are timed: a clock read per message would cost
+ * more than the raw baselines do per message. */
+static uint64_t ib_receive(ipchub *h, uint64_t count, int kind, size_t size,
+			   const char *who, uint64_t *t_first)
+{
+	*t_first = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		const ipchub_msg *m;
+		ipchub_msg *owned = NULL;
+		size_t len;
+		int rc = g_owned ? ipchub_recv(h, IB_TIMEOUT_MS, &owned)
+				 : ipchub_recv_lent(h, IB_TIMEOUT_MS, &m);
+
+		if (g_owned && rc == IPCHUB_OK)
+			m = owned;
+		if (rc)
+			bench_die("%s: recv after %llu of %llu: %s", who,
+				  (unsigned long long)i,
+				  (unsigned long long)count,
+				  ipchub_strerror(rc));
+		ipchub_msg_body(m, &len);
+		if (ipchub_msg_kind(m) != kind || len != size)
+			bench_die("%s: unexpected message (kind %d, %zu bytes, "
+				  "error %d)", who, ipchub_msg_kind(m), len,
+				  ipchub_msg_error(m));
+		ipchub_msg_free(owned); /* NULL when lent */
+		if (i == 0)
+			*t_first = bench_now_ns();
+	}
+	return bench_now_ns();
+}
+
 static void thru_consumer(size_t size, uint64_t count, int producers,
 			  int ready_fd)
 {
 	ipchub *h = ib_connect();
+	uint64_t t_first, t_last;
+
 	ib_register(h, g_sink);
 	signal_ready(ready_fd);
-	uint64_t t_first = 0, t_last = 0;
-	for (uint64_t i = 0; i < count; i++) {
-		const ipchub_msg *m;
-		ipchub_msg *owned = NULL;
-		int rc = g_owned ? ipchub_recv(h, IB_TIMEOUT_MS, &owned)
-				 : ipchub_recv_lent(h, IB_TIMEOUT_MS, &m);
-		if (g_owned && rc == IPCHUB_OK)
-			m = owned;
-		if (rc)
-			bench_die("consumer: recv after %llu of %llu: %s",
-				  (unsigned long long)i,
-				  (unsigned long long)count,
-				  ipchub_strerror(rc));
-		size_t len;
-		ipchub_msg_body(m, &len);
-		if (ipchub_msg_kind(m) != IPCHUB_KIND_SEND || len != size)
-			bench_die("consumer: unexpected message (kind %d, "
-				  "%zu bytes, error %d)", ipchub_msg_kind(m),
-				  len, ipchub_msg_error(m));
-		ipchub_msg_free(owned); /* NULL when lent */
-		if (i == 0)
-			t_first = bench_now_ns();
-	}
-	/* Time only the first and last arrivals: a clock read per
-	 * message would cost more than the raw baselines do per message. */
-	t_last = bench_now_ns();
-	if (g_result_fd >= 0) {
-		uint64_t t[2] = { t_first, t_last };
-		/* 16 bytes: atomic on a pipe shared by all consumers. */
-		if (write(g_result_fd, t, sizeof(t)) != (ssize_t)sizeof(t))
-			bench_die("pairs: result pipe: %s", strerror(errno));
-		ipchub_close(h);
-		return;
-	}
-	bench_emit_thru("ipchub", producers > 1 ? "n-to-1" : "thru", size,
-			count, t_first, t_last, producers);
+	t_last = ib_receive(h, count, IPCHUB_KIND_SEND, size, "consumer",
+			    &t_first);
+	if (g_result_fd >= 0) /* pairs */
+		bench_fanout_report(g_result_fd, t_first, t_last);
+	else
+		bench_emit_thru("ipchub", producers > 1 ? "n-to-1" : "thru",
+				size, count, t_first, t_last, producers);
 	ipchub_close(h);
 }
 
@@ -437,36 +444,15 @@ static void pairs(size_t size, uint64_t count, int k)
 static void fan_subscriber(int ready_fd)
 {
 	ipchub *h = ib_connect();
-	uint64_t sub, t_first = 0, t_last;
+	uint64_t sub, t_first, t_last;
 	int rc = ipchub_subscribe(h, BENCH_TOPIC, IPCHUB_POLICY_BLOCK, 10000,
 				  &sub);
 
 	if (rc)
 		bench_die("subscribe: %s", ipchub_strerror(rc));
 	signal_ready(ready_fd);
-	for (uint64_t i = 0; i < g_count; i++) {
-		const ipchub_msg *m;
-		ipchub_msg *owned = NULL;
-		size_t len;
-
-		rc = g_owned ? ipchub_recv(h, IB_TIMEOUT_MS, &owned)
-			     : ipchub_recv_lent(h, IB_TIMEOUT_MS, &m);
-		if (g_owned && rc == IPCHUB_OK)
-			m = owned;
-		if (rc)
-			bench_die("subscriber: recv after %llu of %llu: %s",
-				  (unsigned long long)i,
-				  (unsigned long long)g_count,
-				  ipchub_strerror(rc));
-		ipchub_msg_body(m, &len);
-		if (ipchub_msg_kind(m) != IPCHUB_KIND_PUBLISH || len != g_size)
-			bench_die("subscriber: unexpected message (kind %d, "
-				  "%zu bytes)", ipchub_msg_kind(m), len);
-		ipchub_msg_free(owned); /* NULL when lent */
-		if (i == 0)
-			t_first = bench_now_ns();
-	}
-	t_last = bench_now_ns();
+	t_last = ib_receive(h, g_count, IPCHUB_KIND_PUBLISH, g_size,
+			    "subscriber", &t_first);
 	bench_fanout_report(g_result_fd, t_first, t_last);
 	ipchub_close(h);
 }
