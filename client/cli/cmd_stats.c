@@ -28,6 +28,7 @@ static void prometheus(json_t *s)
 		{"messages_routed", "ipchub_messages_routed", "counter", "Messages delivered between clients."},
 		{"bytes_routed", "ipchub_routed_bytes", "counter", "Bytes of messages delivered between clients."},
 		{"batches_routed", "ipchub_batches_routed", "counter", "Batched SEND frames among the messages routed."},
+		{"bytes_copied", "ipchub_copied_bytes", "counter", "Bytes of large bodies copied instead of moved by the broker."},
 		{"drops", "ipchub_drops", "counter", "Publications and monitor copies dropped."},
 	};
 	static const struct { const char *key, *name, *type, *help; } per[] = {

@@ -76,6 +76,7 @@ prom=$("$IPCHUB" stats --prometheus)
 check "prometheus: ends with # EOF" test "$(tail -n1 <<<"$prom")" = "# EOF"
 check "prometheus: has routed counter" grep -q '^ipchub_messages_routed_total [0-9]' <<<"$prom"
 check "prometheus: has batches counter" grep -q '^ipchub_batches_routed_total [0-9]' <<<"$prom"
+check "prometheus: has copied-bytes counter" grep -q '^ipchub_copied_bytes_total [0-9]' <<<"$prom"
 check "prometheus: has per-conn gauge" grep -q '^ipchub_conn_queued_bytes{conn="[0-9]*",name="inbox"} ' <<<"$prom"
 
 finish
