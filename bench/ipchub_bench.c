@@ -57,6 +57,7 @@ static const char *g_socket;
 static const char *g_sink = BENCH_SINK;
 static int g_result_fd = -1;
 static int g_owned; /* --owned: consumers use ipchub_recv() */
+static unsigned g_spin; /* --spin US: ipchub_set_spin() on every client */
 
 static ipchub *ib_connect(void)
 {
@@ -67,6 +68,9 @@ static ipchub *ib_connect(void)
 	if (rc)
 		bench_die("ipchub_connect %s: %s", g_socket ? g_socket : "",
 			  ipchub_strerror(rc));
+	rc = ipchub_set_spin(h, g_spin);
+	if (rc)
+		bench_die("--spin %u: %s", g_spin, ipchub_strerror(rc));
 	return h;
 }
 
@@ -531,6 +535,7 @@ int main(int argc, char **argv)
 	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
 	const char *samples = bench_opt(argc, argv, "--samples", NULL);
 	g_owned = bench_flag(argc, argv, "--owned");
+	g_spin = (unsigned)bench_opt_u64(argc, argv, "--spin", 0);
 	if (size < 2 || size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
 	    producers > IB_MAX_PRODUCERS)
 		usage();

@@ -97,6 +97,7 @@ struct ipchub {
 	/* After a write found the socket full: maybe_flush() does not write
 	 * again before the queue reaches this length (0: no such limit). */
 	size_t retry_at;
+	unsigned spin_us; /* ipchub_set_spin(): busy-poll before sleeping */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
 };
 
@@ -370,6 +371,22 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
  * the connection fails (its code). Always flushes while it waits. The
  * condition is checked after every dispatch, so an answer that arrived
  * just before the connection died is still seen. */
+/* Busy-poll (ipchub_set_spin): check pfd without blocking until it is
+ * ready, spin_us have passed or the deadline is near. Returns what poll()
+ * returns; 0 means go to sleep. */
+static int spin_poll(const ipchub *h, struct pollfd *pfd, int64_t deadline)
+{
+	int64_t until = now_ns() + (int64_t)h->spin_us * 1000;
+	int n;
+
+	if (until > deadline)
+		until = deadline;
+	do {
+		n = poll(pfd, 1, 0);
+	} while (n == 0 && now_ns() < until);
+	return n;
+}
+
 static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 {
 	for (int iter = 0;; iter++) {
@@ -395,7 +412,9 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 			pfd.events |= POLLIN;
 		if (sess_out_len(&h->s) > 0)
 			pfd.events |= POLLOUT;
-		n = poll(&pfd, 1, poll_timeout(deadline));
+		n = h->spin_us ? spin_poll(h, &pfd, deadline) : 0;
+		if (n == 0)
+			n = poll(&pfd, 1, poll_timeout(deadline));
 		if (n < 0) {
 			if (errno == EINTR)
 				return IPCHUB_E_INTERRUPTED;
@@ -707,6 +726,15 @@ const char *ipchub_socket_path(const ipchub *h) { return h->path; }
 size_t ipchub_max_frame(const ipchub *h) { return h->s.max_frame; }
 
 int ipchub_fd(const ipchub *h) { return h->fd; }
+
+int ipchub_set_spin(ipchub *h, unsigned spin_us)
+{
+	if (!h || spin_us > IPCHUB_CLIENT_SPIN_MAX_US)
+		return IPCHUB_E_INVALID;
+	lend_release(h);
+	h->spin_us = spin_us;
+	return IPCHUB_OK;
+}
 
 int ipchub_ping(ipchub *h, int timeout_ms, uint64_t *rtt_us)
 {

@@ -169,6 +169,18 @@ size_t ipchub_max_frame(const ipchub *h);
  * polling. */
 int ipchub_fd(const ipchub *h);
 
+/* Busy-polling: while a call waits for the broker (ipchub_recv,
+ * ipchub_request, ...), check the socket without blocking for up to
+ * spin_us microseconds before going to sleep in poll(). 0, the default,
+ * never spins. It trades CPU for latency: an answer that arrives within
+ * the spin is taken without the wake-up of a sleeping process, which on a
+ * VM can cost tens of microseconds (BENCHMARKS.md, round trip: 100 us
+ * took a 64 B round trip from about 65 to 45 us on an idle 2-CPU
+ * machine). It helps only with a CPU to spare: a spinning client takes
+ * the CPU from the broker and its peers on a busy machine. Returns
+ * IPCHUB_OK, or IPCHUB_E_INVALID above IPCHUB_CLIENT_SPIN_MAX_US (1000). */
+int ipchub_set_spin(ipchub *h, unsigned spin_us);
+
 /* Round trip to the broker (PING/PONG). *rtt_us (may be NULL) receives
  * the measured round-trip time in microseconds. */
 int ipchub_ping(ipchub *h, int timeout_ms, uint64_t *rtt_us);

@@ -189,6 +189,10 @@
  * in turn makes the broker slow the senders down. */
 #define IPCHUB_CLIENT_IN_MAX (64u * 1024u * 1024u)
 
+/* Client library: largest busy-poll time ipchub_set_spin() accepts (a
+ * longer spin is a busy loop, not a wait). */
+#define IPCHUB_CLIENT_SPIN_MAX_US 1000u
+
 /* Client library: handshake deadline when the caller gives none. */
 #define IPCHUB_CLIENT_CONNECT_TIMEOUT_MS 5000
 /* Client library: a request waits this much longer than its own deadline,

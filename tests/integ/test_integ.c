@@ -377,6 +377,43 @@ static void test_peer_gone(void **state)
 	hub_stop(&hub);
 }
 
+/* ipchub_set_spin(): bounded, and a spinning client still gets its
+ * replies and messages and still times out (spin_poll() stops at the
+ * call's deadline; how fast is for the benchmarks to say). */
+static void test_spin(void **state)
+{
+	struct hub hub;
+	hub_start(&hub, NULL);
+	struct responder r = {.path = hub.path, .name = "echo", .mode = 0};
+	pthread_t t;
+	pthread_create(&t, NULL, responder_main, &r);
+	wait_ready(&r);
+	ipchub *c = hub_client(&hub, "spinner");
+	ipchub_msg *m = NULL;
+
+	assert_int_equal(ipchub_set_spin(NULL, 10), IPCHUB_E_INVALID);
+	assert_int_equal(ipchub_set_spin(c, IPCHUB_CLIENT_SPIN_MAX_US + 1),
+			 IPCHUB_E_INVALID);
+	assert_int_equal(ipchub_set_spin(c, IPCHUB_CLIENT_SPIN_MAX_US),
+			 IPCHUB_OK);
+	assert_int_equal(ipchub_request(c, "echo", "\xa1x", 2, 5000, &m),
+			 IPCHUB_OK);
+	assert_int_equal(ipchub_msg_kind(m), IPCHUB_KIND_REPLY);
+	ipchub_msg_free(m);
+	pthread_join(t, NULL);
+	m = NULL;
+	assert_int_equal(ipchub_recv(c, 0, &m), IPCHUB_E_TIMEOUT);
+	assert_int_equal(ipchub_recv(c, 20, &m), IPCHUB_E_TIMEOUT);
+	/* A message sent to ourselves arrives while spinning. */
+	assert_int_equal(ipchub_send(c, "spinner", "\xc0", 1, NULL), IPCHUB_OK);
+	assert_int_equal(ipchub_recv(c, 5000, &m), IPCHUB_OK);
+	assert_int_equal(ipchub_msg_kind(m), IPCHUB_KIND_SEND);
+	ipchub_msg_free(m);
+	assert_int_equal(ipchub_set_spin(c, 0), IPCHUB_OK);
+	ipchub_close(c);
+	hub_stop(&hub);
+}
+
 static void test_timeout_and_late_reply(void **state)
 {
 	struct hub hub;
@@ -1004,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_name_limit),
 		cmocka_unit_test(test_peer_gone),
 		cmocka_unit_test(test_timeout_and_late_reply),
+		cmocka_unit_test(test_spin),
 		cmocka_unit_test(test_100k_in_order),
 		cmocka_unit_test(test_backpressure_bounded),
 		cmocka_unit_test(test_slow_consumer_isolated),
