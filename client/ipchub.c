@@ -968,29 +968,44 @@ int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
 	return reply_common(h, req, code, message, NULL, 0);
 }
 
+/* Wait at most timeout_ms until cond holds (a message queued, or lent):
+ * the rest of a batch already buffered is taken without a clock read or a
+ * poll, anything else through run_until(); *waited says whether it went
+ * there. Returns IPCHUB_OK once cond holds (even if the connection died
+ * just after), else the code that ended the wait. */
+static int wait_msg(ipchub *h, int timeout_ms, cond_fn cond, bool *waited)
+{
+	int rc = IPCHUB_OK;
+
+	*waited = false;
+	if (dead(h))
+		return h->s.dead;
+	if (h->s.split.n)
+		(void)dispatch(h, cond, true);
+	if (!cond(h)) {
+		rc = run_until(h, deadline_in(timeout_ms), cond);
+		*waited = true;
+	}
+	return cond(h) ? IPCHUB_OK : rc;
+}
+
 int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 {
+	bool waited = false;
 	int rc;
 
 	if (!h || !out)
 		return IPCHUB_E_INVALID;
 	lend_release(h);
 	if (!h->qhead) {
-		if (dead(h))
-			return h->s.dead;
-		/* The rest of a batch is already here: no clock, no poll. */
-		if (h->s.split.n)
-			(void)dispatch(h, c_have_msg, true);
-	}
-	if (!h->qhead) {
-		rc = run_until(h, deadline_in(timeout_ms), c_have_msg);
-		if (!h->qhead)
+		rc = wait_msg(h, timeout_ms, c_have_msg, &waited);
+		if (rc)
 			return rc;
-	} else if (!dead(h)) {
-		/* Replies to earlier requests should not wait for the
-		 * queue to drain: push them out without blocking. */
-		(void)do_write(h);
 	}
+	/* Replies to earlier requests should not wait for the queue to
+	 * drain: push them out without blocking. */
+	if (!waited && !dead(h))
+		(void)do_write(h);
 	*out = q_pop(h);
 	return IPCHUB_OK;
 }
@@ -998,24 +1013,16 @@ int ipchub_recv(ipchub *h, int timeout_ms, ipchub_msg **out)
 int ipchub_recv_lent(ipchub *h, int timeout_ms, const ipchub_msg **out)
 {
 	bool waited = false;
-	int rc = IPCHUB_OK;
+	int rc;
 
 	if (!h || !out)
 		return IPCHUB_E_INVALID;
 	lend_release(h);
 	if (!h->qhead) {
-		if (dead(h))
-			return h->s.dead;
 		h->s.lend.slot = &h->lent_slot;
-		/* The rest of a batch is already here: no clock, no poll. */
-		if (h->s.split.n)
-			(void)dispatch(h, c_have_lent, true);
-		if (!c_have_lent(h)) {
-			rc = run_until(h, deadline_in(timeout_ms), c_have_lent);
-			waited = true;
-		}
+		rc = wait_msg(h, timeout_ms, c_have_lent, &waited);
 		h->s.lend.slot = NULL;
-		if (!c_have_lent(h))
+		if (rc)
 			return rc;
 	}
 	if (!h->lent) {
