@@ -564,12 +564,6 @@ static void conn_process(struct conn *c)
 	conn_update_partial(c, partial);
 }
 
-/* Read what the socket holds, up to IPCHUB_READ_CHUNK, in one readv().
- * evbuffer_read() of libevent 2.1 reads at most 4096 bytes per call
- * (EVBUFFER_MAX_READ), which cost one epoll_wait + ioctl + readv per
- * 4 KiB. Like it, this sizes the reservation with FIONREAD, so an idle
- * connection's small frame does not allocate a large chain. Returns what
- * read() returns (-1 with errno, 0 at EOF). */
 /* Bytes to read to end exactly at the end of a large frame (at least
  * IPCHUB_READ_ALIGN_MIN): the rest of the head frame when it is buffered
  * in part, or, in a stream of large frames, the next frame whose length
@@ -601,6 +595,13 @@ static size_t conn_read_aligned(struct conn *c)
 						 : IPCHUB_READ_CHUNK;
 }
 
+/* Read what the socket holds, up to IPCHUB_READ_CHUNK, in one readv(),
+ * or exactly up to the end of a large frame (conn_read_aligned()).
+ * evbuffer_read() of libevent 2.1 reads at most 4096 bytes per call
+ * (EVBUFFER_MAX_READ), which cost one epoll_wait + ioctl + readv per
+ * 4 KiB. Like it, this sizes the reservation with FIONREAD, so an idle
+ * connection's small frame does not allocate a large chain. Returns what
+ * read() returns (-1 with errno, 0 at EOF). */
 static ssize_t conn_read(struct conn *c)
 {
 	struct evbuffer_iovec v[2];
@@ -622,8 +623,7 @@ static ssize_t conn_read(struct conn *c)
 	if (v[0].iov_len >= want) {
 		v[0].iov_len = want; /* an aligned read must end at the frame */
 		nv = 1;
-	}
-	else if (nv == 2 && v[0].iov_len + v[1].iov_len > want)
+	} else if (nv == 2 && v[0].iov_len + v[1].iov_len > want)
 		v[1].iov_len = want - v[0].iov_len;
 	n = readv(c->fd, (struct iovec *)v, nv);
 	if (n <= 0) {
