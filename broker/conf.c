@@ -37,6 +37,13 @@ const struct conf_opt conf_opts[] = {
 	    CONF_LIVE, "N", "names per connection"),
 	ROW("max-pending", CONF_T_U32, max_pending, 1, IPCHUB_MAX_PENDING_MAX,
 	    CONF_LIVE, "N", "pending requests per connection"),
+	ROW("max-fds-per-conn", CONF_T_U32, max_fds_per_conn,
+	    IPCHUB_MAX_FDS_PER_FRAME, IPCHUB_MAX_FDS_TOTAL_MAX, CONF_LIVE, "N",
+	    "file descriptors queued to one receiver (beyond, its senders are "
+	    "parked) and received from one sender but not yet claimed"),
+	ROW("max-fds-total", CONF_T_U32, max_fds_total,
+	    IPCHUB_MAX_FDS_PER_FRAME, IPCHUB_MAX_FDS_TOTAL_MAX, CONF_LIVE, "N",
+	    "file descriptors the broker holds in flight for all connections"),
 	ROW("max-conns", CONF_T_U32, max_conns, CONF_MAX_CONNS_MIN,
 	    CONF_MAX_CONNS_MAX, CONF_LIVE, "N", "simultaneous connections"),
 	ROW("handshake-timeout", CONF_T_U32, handshake_timeout_ms,
@@ -85,6 +92,8 @@ void conf_defaults(struct broker_conf *c)
 	c->max_names = IPCHUB_MAX_NAMES_DEFAULT;
 	c->max_pending = IPCHUB_MAX_PENDING_DEFAULT;
 	c->max_conns = IPCHUB_MAX_CONNS_DEFAULT;
+	c->max_fds_per_conn = IPCHUB_MAX_FDS_PER_CONN;
+	c->max_fds_total = IPCHUB_MAX_FDS_TOTAL;
 	c->handshake_timeout_ms = IPCHUB_HANDSHAKE_TIMEOUT_MS_DEFAULT;
 	c->log_level = LOG_LVL_INFO;
 	c->log_target = LOG_TARGET_AUTO;

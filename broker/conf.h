@@ -80,6 +80,8 @@ struct broker_conf {
 	uint32_t max_names;        /* 1..IPCHUB_MAX_NAMES_MAX */
 	uint32_t max_pending;      /* 1..IPCHUB_MAX_PENDING_MAX */
 	uint32_t max_conns;        /* CONF_MAX_CONNS_MIN..MAX */
+	uint32_t max_fds_per_conn; /* fd quota per receiver and sender (fdq.h) */
+	uint32_t max_fds_total;    /* fds the broker holds in flight */
 	uint32_t handshake_timeout_ms;
 	uint32_t frame_timeout_ms; /* partial frame after the handshake */
 	int log_level;             /* enum log_level */

@@ -271,6 +271,15 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
 		return;
 	}
+	if (f->nfds) {
+		int fds[IPCHUB_MAX_FDS_PER_FRAME];
+
+		/* route.c's room_for() reserved the room: cannot fail. */
+		fdq_take(&sender->in_fds, fds, f->nfds);
+		(void)fdq_push(&dst->out_fds, fds, f->nfds, true,
+			       dst->bytes_out + evbuffer_get_length(dst->out));
+		f->fds_moved = true;
+	}
 	n = frame_encode(h, f->body_len, buf, FRAME_ENC_MAX);
 	if (monitor_active(sender->b))
 		monitor_tap(dst, WIRE_MONITOR_OUT, h, buf + IPCHUB_LEN_PREFIX,
@@ -328,6 +337,52 @@ void conn_wake_blocked(struct conn *c)
 	}
 }
 
+/* One write of c's output: up to the next frame that carries
+ * descriptors, or, when such a frame is next, from its first byte with
+ * its descriptors attached (and not beyond the following one). Returns
+ * what write() returns. */
+static int conn_write(struct conn *c)
+{
+	struct broker *b = c->b;
+	struct fdq_group g, g2;
+	size_t len = evbuffer_get_length(c->out), upto = len, got = 0;
+	int fds[IPCHUB_MAX_FDS_PER_FRAME];
+	ssize_t n;
+	int nv;
+
+	if (!fdq_group(&c->out_fds, 0, &g))
+		return evbuffer_write(c->out, c->fd);
+	if (g.pos > c->bytes_out)
+		return evbuffer_write_atmost(c->out, c->fd,
+					     (ev_ssize_t)(g.pos - c->bytes_out));
+	if (fdq_group(&c->out_fds, 1, &g2) && g2.pos - c->bytes_out < upto)
+		upto = (size_t)(g2.pos - c->bytes_out);
+	nv = evbuffer_peek(c->out, (ev_ssize_t)upto, NULL, b->iov, b->iov_cap);
+	if (nv > b->iov_cap)
+		nv = b->iov_cap;
+	for (int i = 0; i < nv; i++) {
+		if (got + b->iov[i].iov_len > upto)
+			b->iov[i].iov_len = upto - got;
+		got += b->iov[i].iov_len;
+	}
+	fdq_peek(&c->out_fds, fds, g.n);
+	n = fdq_send(c->fd, b->iov, nv, fds, g.n);
+	if (n <= 0)
+		return (int)n;
+	fdq_drop(&c->out_fds, g.n); /* the receiver has its own copies */
+	b->st.fds_in_flight -= g.n;
+	b->st.fds_passed += g.n;
+	evbuffer_drain(c->out, (size_t)n);
+	return (int)n;
+}
+
+/* Whether c's queued descriptors are low enough to resume its senders. */
+static bool conn_fds_low(const struct conn *c)
+{
+	return fdq_len(&c->out_fds) <=
+	       c->b->conf.max_fds_per_conn / IPCHUB_QUEUE_LWM_DIV;
+}
+
 void conn_flush(struct conn *c)
 {
 	struct broker *b = c->b;
@@ -336,7 +391,7 @@ void conn_flush(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	while (evbuffer_get_length(c->out) > 0) {
-		int n = evbuffer_write(c->out, c->fd);
+		int n = conn_write(c);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -364,7 +419,7 @@ void conn_flush(struct conn *c)
 		event_del(c->wr_ev);
 		c->writing = false;
 	}
-	if (left <= b->conf.queue_hwm / IPCHUB_QUEUE_LWM_DIV) {
+	if (left <= b->conf.queue_hwm / IPCHUB_QUEUE_LWM_DIV && conn_fds_low(c)) {
 		if (c->self_blocked && c->state == CONN_READY) {
 			c->self_blocked = false;
 			event_active(c->resume_ev, EV_TIMEOUT, 0);
@@ -387,6 +442,17 @@ static void tap_in(struct conn *c, const struct conn_frame *f)
 		    IPCHUB_LEN_PREFIX + f->hdr_len, NULL, f->body_len);
 }
 
+/* Close the n descriptors at the head of c's input FIFO: their frame
+ * was answered with an error, or never reached a receiver. */
+static void conn_drop_fds(struct conn *c, uint32_t n)
+{
+	if (!n)
+		return;
+	fdq_drop(&c->in_fds, n);
+	c->b->st.fds_in_flight -= n;
+	c->b->st.fds_refused += n;
+}
+
 /* Answer the head frame f with BAD_BODY (count: the messages of a batch
  * whose length was read, else 0) and drop it. Returns true: the
  * connection goes on. */
@@ -401,6 +467,7 @@ static bool bad_body(struct conn *c, const struct conn_frame *f,
 	conn_send_error_count(c, f->h.id, WIRE_E_BAD_BODY, f->h.kind,
 			      (f->h.has & FH(WK_TO)) ? f->h.to : NULL,
 			      f->h.to_len, NULL, 0, why, count);
+	conn_drop_fds(c, f->nfds);
 	evbuffer_drain(c->in, IPCHUB_LEN_PREFIX + f->len);
 	return true;
 }
@@ -444,6 +511,14 @@ decode:
 			  why ? why : "bad header");
 		return false;
 	}
+	f.nfds = (f.h.has & FH(WK_FDS)) ? f.h.fds : 0;
+	f.fds_moved = false;
+	if (f.nfds > fdq_len(&c->in_fds)) {
+		conn_fail(c, WIRE_E_PROTOCOL, f.h.kind, f.h.id,
+			  "frame claims %u descriptors, %u arrived with it",
+			  f.nfds, fdq_len(&c->in_fds));
+		return false;
+	}
 	f.len = len;
 	c->big_frames = IPCHUB_LEN_PREFIX + (size_t)len >= IPCHUB_READ_ALIGN_MIN;
 	f.body_len = (uint32_t)mpr_left(&r);
@@ -478,6 +553,8 @@ decode:
 		c->bytes_in -= IPCHUB_LEN_PREFIX + (uint64_t)len;
 		return false;
 	}
+	if (!f.fds_moved)
+		conn_drop_fds(c, f.nfds);
 	c->head_checked = false;
 	c->head_batch = 0;
 	c->head_parked_ms = 0;
@@ -560,6 +637,11 @@ static void conn_process(struct conn *c)
 		if (!conn_handle_frame(c, len, &first))
 			break;
 	}
+	if (c->state == CONN_READY && fdq_len(&c->in_fds) &&
+	    evbuffer_get_length(c->in) == 0)
+		conn_fail(c, WIRE_E_PROTOCOL, 0, 0,
+			  "%u descriptors arrived that no frame claims",
+			  fdq_len(&c->in_fds));
 	conn_update_read(c);
 	conn_update_partial(c, partial);
 }
@@ -595,7 +677,39 @@ static size_t conn_read_aligned(struct conn *c)
 						 : IPCHUB_READ_CHUNK;
 }
 
-/* Read what the socket holds, up to IPCHUB_READ_CHUNK, in one readv(),
+/* recvmsg() into v; descriptors that came along join in_fds. Fails with
+ * errno EBADMSG (truncated control message, or descriptors before the
+ * handshake is done), EDQUOT (over --max-fds-per-conn or --max-fds-total)
+ * or ENOMEM, closing them. */
+static ssize_t conn_recv(struct conn *c, struct iovec *v, int nv)
+{
+	struct broker *b = c->b;
+	int fds[IPCHUB_MAX_FDS_PER_FRAME];
+	uint32_t nfds = 0;
+	ssize_t n = fdq_recv(c->fd, v, nv, fds, &nfds);
+	int err = 0;
+
+	if (n < 0 || nfds == 0)
+		return n;
+	if (c->state != CONN_READY)
+		err = EBADMSG;
+	else if (fdq_len(&c->in_fds) + nfds > b->conf.max_fds_per_conn ||
+		 b->st.fds_in_flight + nfds > b->conf.max_fds_total)
+		err = EDQUOT;
+	else if (fdq_push(&c->in_fds, fds, nfds, false, 0) < 0)
+		err = ENOMEM;
+	if (err) {
+		for (uint32_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		b->st.fds_refused += nfds;
+		errno = err;
+		return -1;
+	}
+	b->st.fds_in_flight += nfds;
+	return n;
+}
+
+/* Read what the socket holds, up to IPCHUB_READ_CHUNK, in one recvmsg(),
  * or exactly up to the end of a large frame (conn_read_aligned()).
  * evbuffer_read() of libevent 2.1 reads at most 4096 bytes per call
  * (EVBUFFER_MAX_READ), which cost one epoll_wait + ioctl + readv per
@@ -625,7 +739,7 @@ static ssize_t conn_read(struct conn *c)
 		nv = 1;
 	} else if (nv == 2 && v[0].iov_len + v[1].iov_len > want)
 		v[1].iov_len = want - v[0].iov_len;
-	n = readv(c->fd, (struct iovec *)v, nv);
+	n = conn_recv(c, (struct iovec *)v, nv);
 	if (n <= 0) {
 		evbuffer_commit_space(c->in, v, 0);
 		return n;
@@ -653,6 +767,20 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		if (errno == ENOMEM) {
 			conn_fail(c, WIRE_E_INTERNAL, 0, 0, "out of memory");
+			return;
+		}
+		if (errno == EBADMSG) {
+			conn_fail(c, WIRE_E_PROTOCOL, 0, 0,
+				  c->state == CONN_READY
+					  ? "descriptor control message truncated (more than IPCHUB_MAX_FDS_PER_FRAME in one message)"
+					  : "descriptors before the handshake");
+			return;
+		}
+		if (errno == EDQUOT) {
+			conn_fail(c, WIRE_E_LIMIT, 0, 0,
+				  "too many descriptors in flight (--max-fds-per-conn %u, --max-fds-total %u)",
+				  c->b->conf.max_fds_per_conn,
+				  c->b->conf.max_fds_total);
 			return;
 		}
 		log_debug(&c->b->log, "conn %llu: read: %s",
@@ -731,6 +859,8 @@ struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
 	TAILQ_INIT(&c->subs);
 	TAILQ_INIT(&c->watches);
 	TAILQ_INIT(&c->taps);
+	fdq_init(&c->in_fds);
+	fdq_init(&c->out_fds);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->rd_ev = event_new(b->base, fd, EV_READ | EV_PERSIST, read_cb, c);
@@ -754,6 +884,8 @@ struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
 
 void conn_free(struct conn *c)
 {
+	uint32_t n;
+
 	if (!c)
 		return;
 	auth_conn_end(c);
@@ -771,6 +903,9 @@ void conn_free(struct conn *c)
 		evbuffer_free(c->out);
 	if (c->fd >= 0)
 		close(c->fd);
+	n = fdq_clear(&c->in_fds) + fdq_clear(&c->out_fds);
+	c->b->st.fds_in_flight -= n;
+	c->b->st.fds_refused += n;
 	free(c->names.v);
 	free(c);
 }

@@ -35,6 +35,16 @@
  * partial one starts it again, and parking stops it (the broker is not
  * reading then). On expiry the connection fails with PROTOCOL.
  *
+ * Descriptors (PROTOCOL.md 6.6): reads are recvmsg() calls; what arrives
+ * goes to in_fds, and each frame with `fds: n` claims the first n once it
+ * is complete (fewer there, or some left when the input is empty: fatal
+ * PROTOCOL). conn_forward() moves them to the receiver's out_fds as one
+ * group at the frame's output offset; conn_flush() attaches each group to
+ * the sendmsg() that starts at that offset and closes the broker's copies
+ * once it succeeded. A frame consumed any other way closes them. The
+ * broker-wide count is stats.fds_in_flight; a receiver with
+ * max_fds_per_conn queued parks its senders like the byte HWM does.
+ *
  * Writes: output is written when the broker's flush pass runs (after the
  * current batch of callbacks, before the loop sleeps) or when EV_WRITE
  * fires; EV_WRITE is enabled only while output remains.
@@ -51,6 +61,7 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "fdq.h"
 #include "frame.h"
 #include "names.h"
 #include "pending.h"
@@ -74,6 +85,8 @@ struct conn_frame {
 	uint32_t hdr_len;  /* encoded header bytes */
 	uint32_t body_len; /* len - hdr_len; 0 = no body */
 	uint32_t batch;    /* messages of a checked batched SEND; 0 = none */
+	uint32_t nfds;     /* descriptors it claims (WK_FDS), head of c->in_fds */
+	bool fds_moved;    /* conn_forward() moved them to the receiver */
 	bool consumed;     /* bytes already removed from the input */
 	bool parked;       /* left in the input: sender parked */
 };
@@ -105,6 +118,11 @@ struct conn {
 	                                   * read frame by frame (conn_read) */
 	uint32_t head_batch;              /* ... and its batch count (batch.h) */
 	bool batch_rx;                    /* HELLO flags BATCH: takes batches whole */
+	bool fds_rx;                      /* HELLO flags FDS: takes descriptors */
+	struct fdq in_fds;                /* received, not yet claimed by a frame */
+	struct fdq out_fds;               /* queued to it, one group per frame at
+	                                   * its offset in the output stream
+	                                   * (bytes_out + bytes still in out) */
 	uint64_t head_parked_ms;          /* when the head frame was parked */
 	bool partial_timed;               /* timer_ev runs for a partial head frame */
 

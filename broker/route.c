@@ -30,13 +30,31 @@ static void reject(struct conn *c, const struct conn_frame *f, int code,
 			      NULL, 0, msg, f->batch);
 }
 
-/* Whether the frame may go to r now. If not, the sender is parked or
- * answered QUEUE_FULL (nowait), and false is returned. */
+/* Whether the frame may go to r now (descriptors: r announced FDS and is
+ * under its fd quota, whose room is then reserved). If not, the sender is
+ * parked or answered (QUEUE_FULL when nowait, FDS_UNSUPPORTED), and false
+ * is returned. */
 static bool room_for(struct conn *c, struct conn_frame *f, struct conn *r,
 		     bool nowait)
 {
-	if (!conn_over_hwm(r))
+	bool fds_full = false;
+
+	if (f->nfds) {
+		if (!r->fds_rx) {
+			reject(c, f, WIRE_E_FDS_UNSUPPORTED,
+			       "the receiver does not accept descriptors (no FDS in its HELLO)");
+			return false;
+		}
+		fds_full = fdq_len(&r->out_fds) + f->nfds >
+			   c->b->conf.max_fds_per_conn;
+	}
+	if (!conn_over_hwm(r) && !fds_full) {
+		if (f->nfds && fdq_reserve(&r->out_fds, f->nfds) < 0) {
+			reject(c, f, WIRE_E_INTERNAL, "out of memory");
+			return false;
+		}
 		return true;
+	}
 	if (nowait) {
 		reject(c, f, WIRE_E_QUEUE_FULL,
 		       "the receiver's queue is full");
@@ -77,6 +95,11 @@ static struct conn *destination(struct conn *c, struct conn_frame *f)
 		return NULL;
 	}
 	if (name_is_reserved(h->to, h->to_len)) {
+		if (f->nfds) {
+			reject(c, f, WIRE_E_FDS_UNSUPPORTED,
+			       "the broker's services take no descriptors");
+			return NULL;
+		}
 		svc_frame(c, f);
 		return NULL;
 	}

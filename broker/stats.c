@@ -118,7 +118,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	if (!buf)
 		return NULL;
 	mpw_init(&w, buf, cap);
-	mpw_map(&w, 17);
+	mpw_map(&w, 20);
 	kv_uint(&w, "uptime_ms", broker_now_ms(b) - st->started_ms);
 	kv_uint(&w, "connections", b->nconns);
 	kv_uint(&w, "connections_total", st->conns_total);
@@ -133,6 +133,9 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	kv_uint(&w, "bytes_in", bin);
 	kv_uint(&w, "bytes_out", bout);
 	kv_uint(&w, "drops", st->drops);
+	kv_uint(&w, "fds_in_flight", st->fds_in_flight);
+	kv_uint(&w, "fds_passed", st->fds_passed);
+	kv_uint(&w, "fds_refused", st->fds_refused);
 	mpw_str(&w, "errors", 6);
 	mpw_map(&w, nerr);
 	for (int k = 1; k < WIRE_E_CODE_MAX_; k++) {

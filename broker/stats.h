@@ -33,6 +33,9 @@ struct stats {
 	uint64_t routed_batches;
 	uint64_t copied_bytes; /* large bodies' bytes copied, not moved */
 	uint64_t drops;
+	uint64_t fds_in_flight; /* descriptors the broker holds now */
+	uint64_t fds_passed;    /* descriptors written to receivers */
+	uint64_t fds_refused;   /* descriptors closed undelivered */
 	uint64_t errors[WIRE_E_CODE_MAX_];
 	uint64_t closed_msgs_in, closed_bytes_in;
 	uint64_t closed_msgs_out, closed_bytes_out;

@@ -33,6 +33,7 @@ SAME(SHUTTING_DOWN);
 SAME(INTERNAL);
 SAME(BAD_BODY);
 SAME(BAD_FILTER);
+SAME(FDS_UNSUPPORTED);
 _Static_assert((int)WIRE_E_CODE_MAX_ <= (int)IPCHUB_E_IO,
 	       "protocol codes must stay below the local ones");
 #undef SAME

@@ -41,6 +41,7 @@
  * with MSG_NOSIGNAL) and keeps no global state.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -55,6 +56,7 @@
 #include "batch.h"
 #include <sodium.h>
 
+#include "fdq.h"
 #include "frame.h"
 #include "hdr.h"
 #include "ipchub.h"
@@ -98,6 +100,11 @@ struct ipchub {
 	 * again before the queue reaches this length (0: no such limit). */
 	size_t retry_at;
 	unsigned spin_us; /* ipchub_set_spin(): busy-poll before sleeping */
+	/* Descriptors (PROTOCOL.md 6.6): received and not yet claimed by a
+	 * message; queued to go, one group per frame at its offset in the
+	 * output stream (out_done + bytes still buffered). */
+	struct fdq in_fds, out_fds;
+	uint64_t out_done; /* bytes ever written */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
 };
 
@@ -169,6 +176,7 @@ static void lend_release(ipchub *h)
 	if (!m)
 		return;
 	h->lent = NULL;
+	msg_close_fds(m);
 	if (m != &h->lent_slot)
 		free(m); /* ipchub_msg_free() would ignore it: it is lent */
 	sess_lend_end(&h->s);
@@ -193,12 +201,35 @@ static int do_write(ipchub *h)
 	for (;;) {
 		size_t len;
 		const uint8_t *p = sess_out_data(&h->s, &len);
+		int fds[IPCHUB_MAX_FDS_PER_FRAME];
+		struct fdq_group g;
+		struct iovec iov;
+		uint32_t nf = 0;
 		ssize_t n;
 
 		if (len == 0)
 			return 0;
-		n = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* A frame with descriptors starts its own sendmsg(), which
+		 * carries them and stops before the next such frame. */
+		if (fdq_group(&h->out_fds, 0, &g)) {
+			if (g.pos > h->out_done) {
+				if (g.pos - h->out_done < len)
+					len = (size_t)(g.pos - h->out_done);
+			} else {
+				nf = g.n;
+				fdq_peek(&h->out_fds, fds, nf);
+				if (fdq_group(&h->out_fds, 1, &g) &&
+				    g.pos - h->out_done < len)
+					len = (size_t)(g.pos - h->out_done);
+			}
+		}
+		iov.iov_base = (void *)p;
+		iov.iov_len = len;
+		n = fdq_send(h->fd, &iov, 1, fds, nf);
 		if (n > 0) {
+			if (nf)
+				fdq_drop(&h->out_fds, nf);
+			h->out_done += (uint64_t)n;
 			sess_out_consume(&h->s, (size_t)n);
 			h->retry_at = 0;
 			continue;
@@ -218,6 +249,9 @@ static int do_write(ipchub *h)
  * IPCHUB_E_CLOSED once the frames read before it have been dispatched. */
 static int do_read(ipchub *h)
 {
+	int fds[IPCHUB_MAX_FDS_PER_FRAME];
+	uint32_t nfds = 0;
+	struct iovec iov;
 	uint8_t *p;
 	size_t cap;
 	ssize_t n;
@@ -228,7 +262,22 @@ static int do_read(ipchub *h)
 	rc = sess_in_space(&h->s, &p, &cap);
 	if (rc)
 		return rc;
-	n = recv(h->fd, p, cap, MSG_DONTWAIT);
+	iov.iov_base = p;
+	iov.iov_len = cap;
+	n = fdq_recv(h->fd, &iov, 1, fds, &nfds);
+	if (n < 0 && errno == EBADMSG) {
+		/* More descriptors than a frame carries: the broker broke
+		 * the protocol (fdq_recv closed what came). */
+		sess_kill(&h->s, IPCHUB_E_PROTOCOL);
+		return h->s.dead;
+	}
+	if (nfds && (fdq_len(&h->in_fds) + nfds > IPCHUB_MAX_FDS_PER_CONN ||
+		     fdq_push(&h->in_fds, fds, nfds, false, 0) < 0)) {
+		for (uint32_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		sess_kill(&h->s, IPCHUB_E_PROTOCOL);
+		return h->s.dead;
+	}
 	if (n > 0) {
 		sess_in_commit(&h->s, (size_t)n);
 		return 0;
@@ -293,6 +342,25 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 	}
 }
 
+/* Give message m the descriptors its frame claims, from the head of the
+ * FIFO. Fewer there than it claims: the broker broke the protocol (they
+ * travel with the frame's first byte); the session dies and m is freed
+ * (a lent m gives its frame back). Returns 0 or -1. */
+static int claim_fds(ipchub *h, ipchub_msg *m)
+{
+	if (m->fds_want > fdq_len(&h->in_fds)) {
+		sess_kill(&h->s, IPCHUB_E_PROTOCOL);
+		if (m->lent)
+			sess_lend_end(&h->s);
+		else
+			ipchub_msg_free(m);
+		return -1;
+	}
+	fdq_take(&h->in_fds, m->fds, m->fds_want);
+	m->nfds = m->fds_want;
+	return 0;
+}
+
 typedef bool (*cond_fn)(const ipchub *h);
 static bool c_have_msg(const ipchub *h);
 static bool c_have_lent(const ipchub *h);
@@ -338,6 +406,8 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 			on_error(h, &ev);
 			break;
 		case SESS_EV_MSG:
+			if (ev.msg->fds_want && claim_fds(h, ev.msg))
+				return h->s.dead;
 			if (ev.msg->lent) {
 				if (ev.msg->kind == IPCHUB_KIND_REPLY)
 					sess_lend_end(&h->s); /* late */
@@ -437,7 +507,8 @@ static bool c_wait_done(const ipchub *h) { return h->w.done; }
 static bool c_out_empty(const ipchub *h) { return sess_out_len(&h->s) == 0; }
 static bool c_out_below_hwm(const ipchub *h)
 {
-	return sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM;
+	return sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM &&
+	       fdq_len(&h->out_fds) <= IPCHUB_CLIENT_OUT_FDS_MAX;
 }
 static bool c_have_msg(const ipchub *h) { return h->qhead != NULL; }
 static bool c_have_lent(const ipchub *h)
@@ -465,6 +536,9 @@ static void w_end(ipchub *h, ipchub_msg **m)
  * wait slot has been cleared; *m (if not NULL) receives the answer's
  * message (REPLY or ERROR) when one arrived, which the caller frees.
  * Returns the answer's code, or the local failure. */
+static int await_answer(ipchub *h, uint64_t id, enum wait_for what,
+			int64_t deadline, ipchub_msg **m, int64_t *t_answer);
+
 static int call(ipchub *h, const struct frame_hdr *f, const void *body,
 		size_t len, enum wait_for what, int64_t deadline,
 		ipchub_msg **m, int64_t *t_answer)
@@ -473,7 +547,16 @@ static int call(ipchub *h, const struct frame_hdr *f, const void *body,
 
 	if (rc)
 		return rc;
-	w_start(h, what, f->id);
+	return await_answer(h, f->id, what, deadline, m, t_answer);
+}
+
+/* Wait for the answer of the queued frame id (call()'s second half). */
+static int await_answer(ipchub *h, uint64_t id, enum wait_for what,
+			int64_t deadline, ipchub_msg **m, int64_t *t_answer)
+{
+	int rc;
+
+	w_start(h, what, id);
 	rc = run_until(h, deadline, c_wait_done);
 	if (h->w.done) {
 		rc = h->w.code;
@@ -489,7 +572,7 @@ static int call(ipchub *h, const struct frame_hdr *f, const void *body,
 /* Block until the outbound buffer is at most the high-water mark. */
 static int wait_room(ipchub *h)
 {
-	if (sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM)
+	if (c_out_below_hwm(h))
 		return IPCHUB_OK;
 	return run_until(h, INT64_MAX, c_out_below_hwm);
 }
@@ -627,6 +710,8 @@ static void handle_free(ipchub *h)
 		ipchub_msg_free(m);
 	ipchub_msg_free(h->w.msg);
 	sess_destroy(&h->s);
+	(void)fdq_clear(&h->in_fds);
+	(void)fdq_clear(&h->out_fds);
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h);
@@ -670,6 +755,9 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 	}
 	h->fd = -1;
 	sess_init(&h->s);
+	h->s.fds_rx = true; /* do_read() takes descriptors */
+	fdq_init(&h->in_fds);
+	fdq_init(&h->out_fds);
 	if (addr_resolve(opts ? opts->socket : NULL, h->path,
 			 sizeof(h->path)) < 0) {
 		rc = IPCHUB_E_INVALID;
@@ -791,13 +879,64 @@ int ipchub_unregister(ipchub *h, const char *name, int timeout_ms)
 
 /* ---- messages ------------------------------------------------------- */
 
+/* Duplicates of the caller's n descriptors (close-on-exec) into dup:
+ * IPCHUB_OK, or IPCHUB_E_INVALID (too many, NULL, one not open) /
+ * IPCHUB_E_NOMEM with nothing left open. */
+static int fds_dup(const int *fds, size_t n, int *dup)
+{
+	if (n > IPCHUB_MAX_FDS_PER_FRAME || (n && !fds))
+		return IPCHUB_E_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		dup[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (dup[i] < 0) {
+			int rc = (fds[i] < 0 || errno == EBADF) ? IPCHUB_E_INVALID
+								: IPCHUB_E_NOMEM;
+
+			while (i--)
+				close(dup[i]);
+			return rc;
+		}
+	}
+	return IPCHUB_OK;
+}
+
+/* Queue frame f (kind SEND, REQUEST or REPLY) with n descriptors dup
+ * (from fds_dup()), which the handle owns from now on whatever happens:
+ * on failure they are closed. With n 0 this is sess_queue_frame(). */
+static int queue_fds(ipchub *h, struct frame_hdr *f, const void *body,
+		     size_t len, int *dup, size_t n)
+{
+	uint64_t pos = h->out_done + sess_out_len(&h->s);
+	int rc;
+
+	if (n) {
+		f->fds = (uint32_t)n;
+		f->has |= FH(WK_FDS);
+		if (fdq_reserve(&h->out_fds, (uint32_t)n) < 0) {
+			rc = IPCHUB_E_NOMEM;
+			goto fail;
+		}
+	}
+	rc = sess_queue_frame(&h->s, f, body, len);
+	if (rc)
+		goto fail;
+	if (n)
+		(void)fdq_push(&h->out_fds, dup, (uint32_t)n, true, pos);
+	return IPCHUB_OK;
+fail:
+	for (size_t i = 0; i < n; i++)
+		close(dup[i]);
+	return rc;
+}
+
 /* SEND and PUBLISH: validate, queue (taking an id only once queued),
  * flush if the queue passed its threshold. dst goes under key (WK_TO or
  * WK_TOPIC); both follow the name grammar. */
 static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		   const char *dst, const void *body, size_t len,
-		   uint64_t *id_out)
+		   const int *fds, size_t nfds, uint64_t *id_out)
 {
+	int dup[IPCHUB_MAX_FDS_PER_FRAME];
 	struct frame_hdr f;
 	size_t dlen, add = 0;
 	uint64_t id;
@@ -805,6 +944,8 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 
 	if (rc)
 		return rc;
+	if (nfds > IPCHUB_MAX_FDS_PER_FRAME || (nfds && !fds))
+		return IPCHUB_E_INVALID;
 	/* The name of the batch being filled was checked when it opened. */
 	if (kind != WIRE_SEND || !dst || !sess_batch_to_is(&h->s, dst, &dlen)) {
 		rc = check_name(dst, &dlen);
@@ -818,9 +959,18 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (rc)
 		return rc;
 	id = h->s.next_id; /* taken only if the message is queued */
-	if (kind == WIRE_SEND)
+	if (kind == WIRE_SEND && !nfds) /* a batch carries no descriptors */
 		add = sess_batch_cost(&h->s, dst, dlen, 0, id, len);
-	if (add) {
+	if (nfds) {
+		rc = fds_dup(fds, nfds, dup);
+		if (rc)
+			return rc;
+		frame_init(&f, kind);
+		f.id = id;
+		f.has |= FH(WK_ID);
+		frame_set_str(&f, key, dst, dlen);
+		rc = queue_fds(h, &f, body, len, dup, nfds);
+	} else if (add) {
 		/* It joins the SEND waiting at the queue's tail: no header. */
 		rc = sess_batch_add(&h->s, add, body, len);
 	} else {
@@ -845,7 +995,13 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
 		uint64_t *id_out)
 {
-	return one_way(h, WIRE_SEND, WK_TO, to, body, len, id_out);
+	return one_way(h, WIRE_SEND, WK_TO, to, body, len, NULL, 0, id_out);
+}
+
+int ipchub_send_fds(ipchub *h, const char *to, const void *body, size_t len,
+		    const int *fds, size_t nfds, uint64_t *id_out)
+{
+	return one_way(h, WIRE_SEND, WK_TO, to, body, len, fds, nfds, id_out);
 }
 
 int ipchub_flush(ipchub *h, int timeout_ms)
@@ -857,9 +1013,11 @@ int ipchub_flush(ipchub *h, int timeout_ms)
 	return run_until(h, deadline_in(timeout_ms), c_out_empty);
 }
 
-int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
-		   int timeout_ms, ipchub_msg **reply)
+static int request_common(ipchub *h, const char *to, const void *body,
+			  size_t len, const int *fds, size_t nfds,
+			  int timeout_ms, ipchub_msg **reply)
 {
+	int dup[IPCHUB_MAX_FDS_PER_FRAME];
 	struct frame_hdr f;
 	ipchub_msg *m = NULL;
 	size_t tolen;
@@ -867,7 +1025,8 @@ int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
 
 	if (rc)
 		return rc;
-	if (timeout_ms <= 0)
+	if (timeout_ms <= 0 || nfds > IPCHUB_MAX_FDS_PER_FRAME ||
+	    (nfds && !fds))
 		return IPCHUB_E_INVALID;
 	if ((unsigned)timeout_ms > IPCHUB_MAX_TIMEOUT_MS)
 		timeout_ms = (int)IPCHUB_MAX_TIMEOUT_MS;
@@ -885,8 +1044,14 @@ int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
 	f.timeout = (uint32_t)timeout_ms;
 	f.has |= FH(WK_ID) | FH(WK_TIMEOUT);
 	frame_set_str(&f, WK_TO, to, tolen);
-	rc = call(h, &f, body, len, WAIT_REPLY,
-		  deadline_in(timeout_ms + IPCHUB_CLIENT_REQUEST_GRACE_MS), &m, NULL);
+	rc = fds_dup(fds, nfds, dup);
+	if (rc == IPCHUB_OK)
+		rc = queue_fds(h, &f, body, len, dup, nfds);
+	if (rc)
+		return rc;
+	rc = await_answer(h, f.id, WAIT_REPLY,
+			  deadline_in(timeout_ms + IPCHUB_CLIENT_REQUEST_GRACE_MS),
+			  &m, NULL);
 	if (m) {
 		/* An answer arrived: a reply (maybe an error reply) or the
 		 * broker's ERROR; both are handed out. */
@@ -911,9 +1076,24 @@ int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
 	return rc;
 }
 
-static int reply_common(ipchub *h, const ipchub_msg *req, int code,
-			const char *text, const void *body, size_t len)
+int ipchub_request(ipchub *h, const char *to, const void *body, size_t len,
+		   int timeout_ms, ipchub_msg **reply)
 {
+	return request_common(h, to, body, len, NULL, 0, timeout_ms, reply);
+}
+
+int ipchub_request_fds(ipchub *h, const char *to, const void *body,
+		       size_t len, const int *fds, size_t nfds, int timeout_ms,
+		       ipchub_msg **reply)
+{
+	return request_common(h, to, body, len, fds, nfds, timeout_ms, reply);
+}
+
+static int reply_common(ipchub *h, const ipchub_msg *req, int code,
+			const char *text, const void *body, size_t len,
+			const int *fds, size_t nfds)
+{
+	int dup[IPCHUB_MAX_FDS_PER_FRAME];
 	struct frame_hdr f;
 	bool queued = false;
 	int rc;
@@ -930,20 +1110,25 @@ static int reply_common(ipchub *h, const ipchub_msg *req, int code,
 	rc = hdr_reply(&f, req, code, text);
 	if (rc == IPCHUB_OK)
 		rc = check_body(h, body, len);
+	if (rc == IPCHUB_OK)
+		rc = fds_dup(fds, nfds, dup);
 	if (rc == IPCHUB_OK && h->lent) {
 		/* The body may be the lent request's own bytes: copy it into
 		 * the outbound buffer now; wait for room afterwards. */
-		rc = sess_queue_frame(&h->s, &f, body, len);
-		queued = rc == IPCHUB_OK;
+		rc = queue_fds(h, &f, body, len, dup, nfds);
+		queued = true;
 	}
 	lend_release(h);
 	if (rc)
 		return rc;
 	if (!queued) {
 		rc = wait_room(h);
-		if (rc)
+		if (rc) {
+			for (size_t i = 0; i < nfds; i++)
+				close(dup[i]);
 			return rc;
-		rc = sess_queue_frame(&h->s, &f, body, len);
+		}
+		rc = queue_fds(h, &f, body, len, dup, nfds);
 		if (rc)
 			return rc;
 	} else {
@@ -957,7 +1142,13 @@ static int reply_common(ipchub *h, const ipchub_msg *req, int code,
 int ipchub_reply(ipchub *h, const ipchub_msg *req, const void *body,
 		 size_t len)
 {
-	return reply_common(h, req, 0, NULL, body, len);
+	return reply_common(h, req, 0, NULL, body, len, NULL, 0);
+}
+
+int ipchub_reply_fds(ipchub *h, const ipchub_msg *req, const void *body,
+		     size_t len, const int *fds, size_t nfds)
+{
+	return reply_common(h, req, 0, NULL, body, len, fds, nfds);
 }
 
 int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
@@ -965,7 +1156,7 @@ int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
 {
 	if (code <= 0 || code >= IPCHUB_E_IO)
 		return IPCHUB_E_INVALID;
-	return reply_common(h, req, code, message, NULL, 0);
+	return reply_common(h, req, code, message, NULL, 0, NULL, 0);
 }
 
 /* Wait at most timeout_ms until cond holds (a message queued, or lent):
@@ -1103,7 +1294,8 @@ int ipchub_unwatch(ipchub *h, uint64_t watch, int timeout_ms)
 int ipchub_publish(ipchub *h, const char *topic, const void *body,
 		   size_t len)
 {
-	return one_way(h, WIRE_PUBLISH, WK_TOPIC, topic, body, len, NULL);
+	return one_way(h, WIRE_PUBLISH, WK_TOPIC, topic, body, len, NULL, 0,
+		       NULL);
 }
 
 int ipchub_watch(ipchub *h, const char *name, int timeout_ms,

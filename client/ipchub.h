@@ -91,6 +91,7 @@ enum ipchub_code {
 	IPCHUB_E_INTERNAL = 19,
 	IPCHUB_E_BAD_BODY = 20,
 	IPCHUB_E_BAD_FILTER = 21,  /* ipchub_monitor(): malformed filter */
+	IPCHUB_E_FDS_UNSUPPORTED = 22, /* receiver takes no descriptors */
 	/* Local codes: never sent on the wire. */
 	IPCHUB_E_IO = 64,          /* socket error; connection is unusable */
 	IPCHUB_E_CLOSED = 65,      /* broker closed the connection */
@@ -241,6 +242,40 @@ int ipchub_reply(ipchub *h, const ipchub_msg *req, const void *body,
  * none; truncated to 1024 bytes at a UTF-8 character boundary). */
 int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
 		       const char *message);
+
+/* ---- file descriptors (PROTOCOL.md 6.6) ----------------------------- */
+
+/* ipchub_send(), ipchub_request() and ipchub_reply() with 1..16
+ * (IPCHUB_MAX_FDS_PER_FRAME) open file descriptors passed along
+ * (SCM_RIGHTS through the broker). The caller keeps its descriptors: the
+ * library duplicates them (close-on-exec) when the frame is queued and
+ * closes its duplicates once they are written. The receiver gets its own
+ * descriptors for the same open files (ipchub_msg_fds()). A receiver
+ * that does not take descriptors (it did not announce FDS: the Node
+ * client, the event API) never gets the message: the sender gets
+ * IPCHUB_E_FDS_UNSUPPORTED (asynchronously for a send, as the answer for
+ * a request) and the broker closes the descriptors. A receiver with
+ * --max-fds-per-conn descriptors queued slows its senders down like a
+ * full queue. nfds 0 is the call without descriptors. Extra returns:
+ * IPCHUB_E_INVALID (nfds over 16, fds NULL with nfds > 0, a descriptor
+ * that is not open), IPCHUB_E_NOMEM. */
+int ipchub_send_fds(ipchub *h, const char *to, const void *body, size_t len,
+		    const int *fds, size_t nfds, uint64_t *id_out);
+int ipchub_request_fds(ipchub *h, const char *to, const void *body,
+		       size_t len, const int *fds, size_t nfds, int timeout_ms,
+		       ipchub_msg **reply);
+int ipchub_reply_fds(ipchub *h, const ipchub_msg *req, const void *body,
+		     size_t len, const int *fds, size_t nfds);
+
+/* The descriptors that came with m: returns their count (0 if none) and
+ * sets *fds (may be NULL) to them. The message owns them: they are
+ * closed by ipchub_msg_free() (for a lent message, at the handle's next
+ * call) unless taken with ipchub_msg_take_fd(), which hands descriptor i
+ * to the caller (it stays in the array as -1) and returns it, or -1 if i
+ * is out of range or already taken. Received descriptors are
+ * close-on-exec. */
+size_t ipchub_msg_fds(const ipchub_msg *m, const int **fds);
+int ipchub_msg_take_fd(ipchub_msg *m, size_t i);
 
 /* ---- receiving ----------------------------------------------------- */
 

@@ -11,7 +11,9 @@
  * count is backed by bytes and the nesting within msgpack-c's 32 levels.
  */
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ipchub.h"
 #include "limits.h"
@@ -47,6 +49,33 @@ void msg_fill(ipchub_msg *m, const struct frame_hdr *h)
 	m->conn = h->conn;
 	m->event = h->event;
 	m->reason = h->reason;
+	m->fds_want = (h->has & FH(WK_FDS)) ? h->fds : 0;
+}
+
+void msg_close_fds(ipchub_msg *m)
+{
+	for (uint32_t i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	m->nfds = 0;
+}
+
+size_t ipchub_msg_fds(const ipchub_msg *m, const int **fds)
+{
+	if (fds)
+		*fds = m->nfds ? m->fds : NULL;
+	return m->nfds;
+}
+
+int ipchub_msg_take_fd(ipchub_msg *m, size_t i)
+{
+	int fd;
+
+	if (!m || i >= m->nfds)
+		return -1;
+	fd = m->fds[i];
+	m->fds[i] = -1;
+	return fd;
 }
 
 int msg_from_frame(const struct frame_hdr *h, const void *body, size_t len,
@@ -172,8 +201,9 @@ const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len)
 void ipchub_msg_free(ipchub_msg *m)
 {
 	/* A lent message belongs to its handle, which ends the loan. */
-	if (m && m->lent)
+	if (!m || m->lent)
 		return;
+	msg_close_fds(m);
 	free(m);
 }
 
@@ -206,6 +236,17 @@ int ipchub_msg_dup(const ipchub_msg *m, ipchub_msg **out)
 	c->next = NULL;
 	c->lent = false;
 	c->size = size;
+	/* The copy owns duplicates of the descriptors still held. */
+	for (uint32_t i = 0; i < m->nfds; i++) {
+		c->fds[i] = m->fds[i] < 0 ? -1
+					   : fcntl(m->fds[i], F_DUPFD_CLOEXEC, 0);
+		if (m->fds[i] >= 0 && c->fds[i] < 0) {
+			c->nfds = i;
+			msg_close_fds(c);
+			free(c);
+			return IPCHUB_E_NOMEM;
+		}
+	}
 	cursor = (char *)(c + 1);
 	c->from = dup_str(&cursor, m->from);
 	c->to = dup_str(&cursor, m->to);

@@ -53,7 +53,13 @@ struct ipchub_msg {
 	size_t size;             /* bytes of the whole block, for queue accounting */
 	uint64_t epoch;          /* async API: connection it arrived on (0 otherwise) */
 	bool lent;               /* the handle owns it: ipchub_msg_free ignores it */
+	uint32_t fds_want;       /* descriptors the frame claims (WK_FDS) */
+	uint32_t nfds;           /* descriptors attached so far (ipchub.c) */
+	int fds[IPCHUB_MAX_FDS_PER_FRAME]; /* owned until taken (-1 then) */
 };
+
+/* Close the descriptors m still owns (ipchub_msg_free, loans ending). */
+void msg_close_fds(ipchub_msg *m);
 
 /* Build a message from a validated header of kind SEND, REQUEST, REPLY or
  * ERROR and its body bytes (body may be NULL when len is 0: no body).

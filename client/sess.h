@@ -122,6 +122,8 @@ struct sess {
 	struct frame_hdr hdr; /* scratch for decoding; holds EV_BYE text and
 	                       * the header of a frame being split */
 	bool batch_ok;        /* WELCOME carried flags BATCH */
+	bool fds_rx;          /* set before HELLO: announce FDS (the caller
+	                       * reads with recvmsg and claims descriptors) */
 	struct sess_batch ob; /* the open outbound batch (out.open) */
 	struct sess_split split;
 	struct sess_lend lend;

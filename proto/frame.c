@@ -56,7 +56,8 @@
 	X(WK_SUB, "sub", U, sub)                        \
 	X(WK_EVENT, "event", U, event)                  \
 	X(WK_REASON, "reason", U, reason)               \
-	X(WK_FILTER, "filter", STR, filter)
+	X(WK_FILTER, "filter", STR, filter)             \
+	X(WK_FDS, "fds", U, fds)
 
 enum fk_type { FT_U, FT_STR, FT_BIN, FT_BINV };
 
@@ -112,9 +113,9 @@ struct kind_rule {
 #define B2CF(kind, r, o, f) [WIRE_##kind][FRAME_B2C] = RULE(r, (o) | K(FLAGS), f)
 
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
-	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH),
+	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS),
 	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
-	     WF_BATCH),
+	     WF_BATCH | WF_FDS),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -124,15 +125,15 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(UNREGISTER, K(ID) | K(NAME), 0),
 	B2C(OK, K(ID), 0),
 	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME) | K(COUNT)),
-	C2BF(SEND, K(ID) | K(TO), 0, WF_NOWAIT | WF_BATCH),
-	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID), K(FROM) | K(UID) | K(KEY),
-	     WF_BATCH),
-	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT), WF_NOWAIT),
+	C2BF(SEND, K(ID) | K(TO), K(FDS), WF_NOWAIT | WF_BATCH),
+	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID),
+	     K(FROM) | K(UID) | K(KEY) | K(FDS), WF_BATCH),
+	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS), WF_NOWAIT),
 	B2C(REQUEST, K(ID) | K(TO) | K(FROM_ID),
-	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY)),
-	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG)),
+	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS)),
+	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS)),
 	B2C(REPLY, K(ID) | K(FROM_ID),
-	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY)),
+	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS)),
 	C2B(CANCEL, K(ID), 0),
 	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
 	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
@@ -216,6 +217,9 @@ static const struct code_info code_info[WIRE_E_CODE_MAX_] = {
 		"The body is not exactly one valid msgpack value.", false },
 	[WIRE_E_BAD_FILTER] = { "BAD_FILTER",
 		"The monitor filter is malformed.", false },
+	[WIRE_E_FDS_UNSUPPORTED] = { "FDS_UNSUPPORTED",
+		"The receiver does not accept file descriptors; they were closed.",
+		false },
 };
 
 int frame_len_check(uint32_t len, uint32_t max_frame)
@@ -409,6 +413,16 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 	}
 	if ((h->has & FH(WK_CODE)) && h->code >= WIRE_E_CODE_MAX_) {
 		*why = "header key 'code' is not a known error code";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_FDS)) &&
+	    (h->fds == 0 || h->fds > IPCHUB_MAX_FDS_PER_FRAME)) {
+		*why = "header key 'fds' is not 1..IPCHUB_MAX_FDS_PER_FRAME";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_FDS)) && (h->has & FH(WK_FLAGS)) &&
+	    (h->flags & WF_BATCH)) {
+		*why = "a batch (flags BATCH) cannot carry descriptors";
 		return WIRE_E_BAD_FRAME;
 	}
 	if ((h->has & FH(WK_POLICY)) && h->policy >= WIRE_POLICY_MAX_) {

@@ -58,6 +58,7 @@ struct frame_hdr {
 	uint64_t sub;
 	uint32_t event;
 	uint32_t reason;
+	uint32_t fds;
 	uint16_t to_len, from_len, name_len, msg_len, agent_len, topic_len;
 	uint16_t filter_len;
 	uint16_t broker_len, key_len, sig_len;

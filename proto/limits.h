@@ -169,6 +169,23 @@
  * broker answers a batch body outside 1..IPCHUB_MAX_BATCH with BAD_BODY. */
 #define IPCHUB_MAX_BATCH 65536u
 
+/* File descriptors (PROTOCOL.md 6.6). At most this many travel with one
+ * frame: one recvmsg() control buffer holds them, and it keeps a frame's
+ * SCM_RIGHTS message far below the kernel's SCM_MAX_FD (253). */
+#define IPCHUB_MAX_FDS_PER_FRAME 16u
+/* Broker: descriptors queued to one receiver and not yet written to it;
+ * a sender whose frame would pass it is parked (NOWAIT: QUEUE_FULL),
+ * exactly like the byte high-water mark. Also the most a connection may
+ * have received and not yet claimed by frames. Default; --max-fds-per-conn. */
+#define IPCHUB_MAX_FDS_PER_CONN 1024u
+/* Broker: descriptors it holds in flight for all connections together
+ * (each is an open file of the broker: keep it well under RLIMIT_NOFILE).
+ * A read that would pass it fails the sender with LIMIT. Default;
+ * --max-fds-total. */
+#define IPCHUB_MAX_FDS_TOTAL 16384u
+/* Broker: the largest either fd setting accepts. */
+#define IPCHUB_MAX_FDS_TOTAL_MAX 1048576u
+
 /* Client library: consecutive sends to the same name are appended to the
  * SEND frame still waiting in the outbound queue (one header, one routing
  * decision in the broker) while the body is at most this big and the frame
@@ -182,6 +199,10 @@
  * or reports IPCHUB_E_WOULD_BLOCK (event API). */
 #define IPCHUB_CLIENT_FLUSH_AT (64u * 1024u)
 #define IPCHUB_CLIENT_OUT_HWM (8u * 1024u * 1024u)
+/* Client library: descriptors (duplicates, each an open file of the
+ * process) queued and not yet written, above which a send blocks like
+ * over IPCHUB_CLIENT_OUT_HWM. */
+#define IPCHUB_CLIENT_OUT_FDS_MAX 256u
 
 /* Client library: frames received but not yet taken by the application
  * (e.g. messages that arrive while waiting for a reply) are queued up to

@@ -76,7 +76,10 @@ enum wire_key {
 	                    *        MONITOR: enum wire_monitor_dir */
 	WK_REASON = 29,    /* uint   PRESENCE released: enum wire_presence_reason */
 	WK_FILTER = 30,    /* str    MONITOR: which frames to tap */
-	WK_KEY_MAX_ = 31
+	WK_FDS = 31,       /* uint   SEND/REQUEST/REPLY: descriptors passed
+	                    *        with the frame (SCM_RIGHTS on its first
+	                    *        byte), 1..IPCHUB_MAX_FDS_PER_FRAME */
+	WK_KEY_MAX_ = 32
 };
 
 /* WK_POLICY: what the broker does when a subscriber falls behind. */
@@ -121,7 +124,10 @@ enum wire_flag {
 	 * frame's id (PROTOCOL.md 6.3.1). HELLO: the client accepts batched
 	 * deliveries. WELCOME: the broker accepts batched SENDs. */
 	WF_BATCH = 1u << 1,
-	WF_ALL_ = WF_NOWAIT | WF_BATCH
+	/* HELLO: the client reads with recvmsg() and accepts frames that
+	 * carry descriptors (WK_FDS). WELCOME: the broker accepts them. */
+	WF_FDS = 1u << 2,
+	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in
@@ -149,7 +155,8 @@ enum wire_code {
 	WIRE_E_INTERNAL = 19,           /* broker-side failure (e.g. memory) */
 	WIRE_E_BAD_BODY = 20,           /* body is not exactly one valid value */
 	WIRE_E_BAD_FILTER = 21,         /* MONITOR filter is malformed */
-	WIRE_E_CODE_MAX_ = 22
+	WIRE_E_FDS_UNSUPPORTED = 22,    /* receiver did not announce FDS */
+	WIRE_E_CODE_MAX_ = 23
 };
 
 /* The broker answers requests addressed to names with this prefix itself;

@@ -68,6 +68,8 @@ bool cli_is_help(const char *arg);
  * the caller destroys it). Returns 0 or CLI_EXIT_FAIL after printing. */
 int cli_body_from_json(const char *json, ipchub_pack *pk);
 
+/* Most --fd options of `ipchub send` (one frame's descriptors). */
+#define IPCHUB_CLI_MAX_FDS 16
 int cmd_send(struct cli *c, int argc, char **argv);
 int cmd_call(struct cli *c, int argc, char **argv);
 int cmd_listen(struct cli *c, int argc, char **argv);

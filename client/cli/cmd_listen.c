@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json.h"
@@ -35,6 +36,38 @@ static const char *kind_name(int kind)
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+/* "fds": [{"fd": n, "target": what /proc/self/fd/n links to}, ...] when
+ * descriptors came with m (they are closed with the message). */
+static int add_fds(json_t *o, const ipchub_msg *m)
+{
+	const int *fds;
+	size_t n = ipchub_msg_fds(m, &fds);
+	json_t *a;
+
+	if (!n)
+		return 0;
+	a = json_array();
+	if (!a)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char path[64], target[4096];
+		ssize_t len;
+		json_t *e = json_object();
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[i]);
+		len = readlink(path, target, sizeof(target) - 1);
+		target[len < 0 ? 0 : len] = '\0';
+		if (!e || json_object_set_new(e, "fd", json_integer(fds[i])) ||
+		    json_object_set_new(e, "target", json_string(target)) ||
+		    json_array_append_new(a, e)) {
+			json_decref(e);
+			json_decref(a);
+			return -1;
+		}
+	}
+	return json_object_set_new(o, "fds", a);
 }
 
 /* Build the JSON line for m; NULL when out of memory. */
@@ -67,6 +100,7 @@ static json_t *describe(const ipchub_msg *m)
 			bad |= json_object_set_new(o, "body", body);
 		}
 	}
+	bad |= add_fds(o, m);
 	if (code) {
 		bad |= json_object_set_new(o, "code",
 					   json_string(ipchub_code_name(code)));

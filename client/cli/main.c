@@ -29,10 +29,11 @@ static const struct {
 	const char *usage;
 } commands[] = {
 	{"send", cmd_send,
-	 "send TO [JSON]\n"
+	 "send TO [JSON] [--fd FILE]...\n"
 	 "    Send a one-way message (JSON body; none if omitted) to TO and\n"
 	 "    wait until the broker has processed it: exits 1 if it could not\n"
-	 "    be delivered (e.g. NO_SUCH_PEER).\n"},
+	 "    be delivered (e.g. NO_SUCH_PEER, FDS_UNSUPPORTED). Each --fd\n"
+	 "    opens FILE read-only and passes the descriptor along (up to 16).\n"},
 	{"call", cmd_call,
 	 "call TO [JSON] [--timeout MS]\n"
 	 "    Send a request and print the reply body as one line of JSON.\n"

@@ -3,7 +3,8 @@
  * up short at random points, to drive a broker's read and write paths
  * through EAGAIN and partial transfers at every offset.
  *
- * Model: it interposes read, readv, recv, write, writev and send. A call on
+ * Model: it interposes read, readv, recv, recvmsg, write, writev, send and
+ * sendmsg. A call on
  * a non-blocking socket (the only kind where EAGAIN is a legal answer) is,
  * by a seeded xorshift generator: failed with EAGAIN (1 in 4), or cut to a
  * random length from 1 byte up (1 in 2 of the rest), or passed through.
@@ -31,6 +32,8 @@ typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
 typedef ssize_t (*send_fn)(int, const void *, size_t, int);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 
 static struct {
 	read_fn read;
@@ -39,6 +42,8 @@ static struct {
 	write_fn write;
 	writev_fn writev;
 	send_fn send;
+	recvmsg_fn recvmsg;
+	sendmsg_fn sendmsg;
 	unsigned long long state;
 	unsigned long long eagain, shortened, passed;
 } S;
@@ -60,6 +65,8 @@ __attribute__((constructor)) static void shim_init(void)
 	S.write = (write_fn)sym("write");
 	S.writev = (writev_fn)sym("writev");
 	S.send = (send_fn)sym("send");
+	S.recvmsg = (recvmsg_fn)sym("recvmsg");
+	S.sendmsg = (sendmsg_fn)sym("sendmsg");
 	S.state = seed ? strtoull(seed, NULL, 10) : 1;
 	if (S.state == 0)
 		S.state = 1;
@@ -211,4 +218,50 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	if (n == total)
 		return S.writev(fd, iov, cnt);
 	return S.writev(fd, cut, iov_cut(iov, cnt, n, cut));
+}
+
+/* The message forms cut the iovecs the same way; control data (file
+ * descriptors) stays with the first byte, as the kernel keeps it. */
+ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
+{
+	static struct iovec cut[IOV_MAX];
+	size_t total = iov_total(mh->msg_iov, (int)mh->msg_iovlen);
+	int fail;
+	size_t n = decide(fd, total, &fail);
+	struct msghdr m2;
+	ssize_t r;
+
+	if (fail) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (n == total)
+		return S.recvmsg(fd, mh, flags);
+	m2 = *mh;
+	m2.msg_iov = cut;
+	m2.msg_iovlen = (size_t)iov_cut(mh->msg_iov, (int)mh->msg_iovlen, n, cut);
+	r = S.recvmsg(fd, &m2, flags);
+	mh->msg_controllen = m2.msg_controllen;
+	mh->msg_flags = m2.msg_flags;
+	return r;
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	static struct iovec cut[IOV_MAX];
+	size_t total = iov_total(mh->msg_iov, (int)mh->msg_iovlen);
+	int fail;
+	size_t n = decide(fd, total, &fail);
+	struct msghdr m2;
+
+	if (fail) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (n == total)
+		return S.sendmsg(fd, mh, flags);
+	m2 = *mh;
+	m2.msg_iov = cut;
+	m2.msg_iovlen = (size_t)iov_cut(mh->msg_iov, (int)mh->msg_iovlen, n, cut);
+	return S.sendmsg(fd, &m2, flags);
 }

@@ -33,6 +33,15 @@ check "second message arrives" wait_for 5 test "$(wc -l <"$dir/listen.out")" -ge
 line=$(sed -n 2p "$dir/listen.out")
 check "bin round-trips" json_check "$line" 'v.body["$bin"] === "AAEC/w==" && v.from === null'
 
+# send --fd: the listener shows the descriptor and what it refers to.
+echo fdtest >"$dir/passed.txt"
+check "send --fd exits 0" "$IPCHUB" send inbox --fd "$dir/passed.txt"
+check "third message arrives" wait_for 5 test "$(wc -l <"$dir/listen.out")" -ge 3
+line=$(sed -n 3p "$dir/listen.out")
+check "listen shows the passed fd" json_check "$line" \
+	'v.fds.length === 1 && v.fds[0].fd >= 0 && v.fds[0].target === "'"$dir/passed.txt"'"'
+check "send --fd of a missing file fails" sh -c "! \"$IPCHUB\" send inbox --fd \"$dir/none\" 2>/dev/null"
+
 # peers
 out=$("$IPCHUB" peers)
 check "peers lists inbox" json_check "$(grep '"inbox"' <<<"$out")" 'v.name === "inbox" && v.conn > 0 && v.uid === '"$(id -u)"

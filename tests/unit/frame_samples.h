@@ -38,15 +38,17 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_OK, FRAME_B2C, SK(ID), 0 },
 	{ WIRE_ERROR, FRAME_B2C, SK(ID) | SK(CODE),
 	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) | SK(COUNT) },
-	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) },
+	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) | SK(FDS) },
 	{ WIRE_SEND, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) },
-	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO), SK(TIMEOUT) | SK(FLAGS) },
+	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) },
+	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO),
+	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) },
 	{ WIRE_REQUEST, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) },
-	{ WIRE_REPLY, FRAME_C2B, SK(ID) | SK(TO_ID), SK(CODE) | SK(MSG) },
+	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) },
+	{ WIRE_REPLY, FRAME_C2B, SK(ID) | SK(TO_ID),
+	  SK(CODE) | SK(MSG) | SK(FDS) },
 	{ WIRE_REPLY, FRAME_B2C, SK(ID) | SK(FROM_ID),
-	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) },
+	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) },
 	{ WIRE_CANCEL, FRAME_C2B, SK(ID), 0 },
 	{ WIRE_SUBSCRIBE, FRAME_C2B, SK(ID) | SK(TOPIC), SK(POLICY) },
 	{ WIRE_UNSUBSCRIBE, FRAME_C2B, SK(ID) | SK(SUB), 0 },
@@ -145,6 +147,10 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 	case WK_EVENT: h->event = mx ? UINT32_MAX : 1; break;
 	case WK_REASON: h->reason = mx ? UINT32_MAX : 2; break;
 	case WK_FILTER: sample_fill_str(h, key, "kind=SEND name=a", IPCHUB_MAX_FILTER, v); return;
+	case WK_FDS:
+		h->fds = mx ? IPCHUB_MAX_FDS_PER_FRAME : mn ? 1 : 3;
+		h->flags &= ~(uint32_t)WF_BATCH; /* a batch carries none */
+		break;
 	default:
 		return;
 	}
@@ -180,6 +186,7 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_U(TIMEOUT, timeout); EQ_U(FLAGS, flags); EQ_U(UID, uid);
 	EQ_U(REF, ref); EQ_U(POLICY, policy); EQ_U(SUB, sub);
 	EQ_U(EVENT, event); EQ_U(REASON, reason); EQ_S(FILTER, filter);
+	EQ_U(FDS, fds);
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);

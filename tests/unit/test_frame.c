@@ -457,7 +457,7 @@ static void test_any_key_order(void **state)
 static void test_unknown_or_bad_key(void **state)
 {
 	const uint8_t k27[] = { 0x83, 0x00, WIRE_PING, 0x01, 0x01, 40, 0x00 };
-	const uint8_t k31[] = { 0x83, 0x00, WIRE_PING, 0x01, 0x01, 31, 0x00 };
+	const uint8_t k31[] = { 0x83, 0x00, WIRE_PING, 0x01, 0x01, 32, 0x00 };
 	const uint8_t kbig[] = { 0x82, 0x00, WIRE_PING, 0xcf, 1, 0, 0, 0, 0, 0, 0, 1, 0x00 };
 	const uint8_t kstr[] = { 0x82, 0x00, WIRE_PING, 0xa1, 'x', 0x00 };
 	const uint8_t kneg[] = { 0x82, 0x00, WIRE_PING, 0xff, 0x00 };
@@ -1006,7 +1006,7 @@ static void test_names_and_texts(void **state)
 		"BAD_NAME", "NAME_TAKEN", "NOT_OWNER", "NO_SUCH_PEER", "PEER_GONE",
 		"TIMEOUT", "QUEUE_FULL", "LIMIT", "NOT_AUTHORIZED", "AUTH_FAILED",
 		"NO_SUCH_REQUEST", "REMOTE_ERROR", "CANCELLED", "SHUTTING_DOWN",
-		"INTERNAL", "BAD_BODY", "BAD_FILTER",
+		"INTERNAL", "BAD_BODY", "BAD_FILTER", "FDS_UNSUPPORTED",
 	};
 
 	assert_int_equal(sizeof(codes) / sizeof(codes[0]), WIRE_E_CODE_MAX_);

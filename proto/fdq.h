@@ -1,0 +1,81 @@
+/*
+ * fdq.h - a FIFO of file descriptors and the two socket calls that move
+ * them (sendmsg/recvmsg with SCM_RIGHTS). Shared by the broker and the
+ * client library; the only part of proto/ that touches a socket, kept in
+ * one module so that it can sit behind a transport interface.
+ *
+ * Model: a queue owns every descriptor in it (fdq_clear closes them). It
+ * holds descriptors in arrival order and, optionally, groups: runs of
+ * descriptors pushed together with a stream position (the absolute offset
+ * of the first byte of the frame they travel with). The receive side uses
+ * the FIFO only (frames claim descriptors in order, PROTOCOL.md 6.6); the
+ * send side uses groups to attach each frame's descriptors to the
+ * sendmsg() that starts at the frame's first byte.
+ */
+#ifndef IPCHUB_PROTO_FDQ_H
+#define IPCHUB_PROTO_FDQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct fdq_group {
+	uint64_t pos; /* stream offset of the frame's first byte */
+	uint32_t n;   /* descriptors of the group (1..IPCHUB_MAX_FDS_PER_FRAME) */
+};
+
+struct fdq {
+	int *fd;                 /* ring of cap descriptors, owned */
+	uint32_t cap, head, n;
+	struct fdq_group *g;     /* ring of gcap groups */
+	uint32_t gcap, ghead, gn;
+};
+
+void fdq_init(struct fdq *q);
+
+/* Close every descriptor, free the storage; returns how many were closed.
+ * The queue is empty and reusable afterwards. */
+uint32_t fdq_clear(struct fdq *q);
+
+static inline uint32_t fdq_len(const struct fdq *q) { return q->n; }
+
+/* Make room for n more descriptors (and one group): 0, or -1 (ENOMEM,
+ * queue unchanged). */
+int fdq_reserve(struct fdq *q, uint32_t n);
+
+/* Append n descriptors; the queue owns them from now on. With group set,
+ * they form one group at stream position pos. Returns 0, or -1 (ENOMEM:
+ * the caller still owns them, queue unchanged). */
+int fdq_push(struct fdq *q, const int *fds, uint32_t n, bool group,
+	     uint64_t pos);
+
+/* Remove the first n (<= fdq_len) descriptors into out (the caller owns
+ * them then); groups they completed are removed. */
+void fdq_take(struct fdq *q, int *out, uint32_t n);
+
+/* The same, closing them. */
+void fdq_drop(struct fdq *q, uint32_t n);
+
+/* Copy (without removing) the first n (<= fdq_len) descriptors to out. */
+void fdq_peek(const struct fdq *q, int *out, uint32_t n);
+
+/* Group i (0 = oldest) into *g: true, or false if there are not i + 1. */
+bool fdq_group(const struct fdq *q, uint32_t i, struct fdq_group *g);
+
+/* recvmsg() into iov with room for IPCHUB_MAX_FDS_PER_FRAME descriptors
+ * (MSG_CMSG_CLOEXEC, MSG_DONTWAIT). Returns what recvmsg returns; received
+ * descriptors (the caller owns them) are in fds[0..*nfds). A truncated
+ * control message (MSG_CTRUNC: more descriptors than one frame may carry,
+ * or a peer that sent them with no room) closes what did arrive and fails
+ * with errno EBADMSG. */
+ssize_t fdq_recv(int sock, struct iovec *iov, int niov, int *fds,
+		 uint32_t *nfds);
+
+/* sendmsg() of iov with n descriptors (n may be 0) attached to its first
+ * byte (MSG_NOSIGNAL, MSG_DONTWAIT). Returns what sendmsg returns; the
+ * caller keeps its descriptors either way (the kernel duplicates them). */
+ssize_t fdq_send(int sock, const struct iovec *iov, int niov, const int *fds,
+		 uint32_t n);
+
+#endif
