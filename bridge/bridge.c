@@ -1,4 +1,5 @@
-/* ipchub-bridge - pub/sub federation of one local hub with a NATS cluster.
+/* ipchub-bridge - federation of one local hub with a NATS cluster: pub/sub
+ * here, names across hubs (name@hub, presence) in remote.c.
  *
  * Model: the bridge is an ordinary libipchub client; the broker needs no
  * change. It holds two local connections and one NATS connection:
@@ -33,6 +34,8 @@
 #include <nats/nats.h>
 
 #include "ipchub.h"
+#include "name.h"
+#include "remote.h"
 
 /* Bridge limits (one reason each). */
 #define BRIDGE_MAX_PATTERNS 64   /* exported or imported patterns per bridge */
@@ -54,6 +57,9 @@ struct bridge {
 	int n_exports;
 	const char *imports[BRIDGE_MAX_PATTERNS];
 	int n_imports;
+	const char *names[REMOTE_MAX_EXPORTS]; /* exported local names */
+	int n_names;
+	struct remote *remote;    /* owned; names across hubs (remote.h) */
 	ipchub *out;              /* owned; main thread only */
 	ipchub *in;               /* owned; under in_lock */
 	pthread_mutex_t in_lock;
@@ -77,9 +83,11 @@ static void usage(FILE *f)
 		"  -s, --socket PATH     local broker socket (default: $IPCHUB_SOCKET, ...)\n"
 		"  -e, --export PATTERN  bridge local publications matching PATTERN out (repeatable)\n"
 		"  -i, --import PATTERN  bridge NATS publications matching PATTERN in (repeatable)\n"
+		"  -N, --export-name NAME  let other hubs reach local NAME as NAME@HUB (repeatable)\n"
 		"  -p, --prefix SUBJECT  NATS subject prefix (default: ipchub)\n"
 		"      --creds FILE      NATS user credentials file (JWT + nkey seed)\n"
 		"      --nkey-seed FILE  NATS nkey seed file\n"
+		"      --user NAME --password-file FILE  NATS user and password\n"
 		"      --tls-ca FILE     CA certificate to verify the NATS servers (enables TLS)\n"
 		"      --tls-cert FILE --tls-key FILE  client certificate for TLS\n"
 		"  -h, --help\n");
@@ -221,6 +229,8 @@ static void export_one(struct bridge *b, const ipchub_msg *m)
 static int bridge_loop(struct bridge *b)
 {
 	while (!stop) {
+		if (b->remote && remote_failed(b->remote))
+			return -1;
 		ipchub_msg *m = NULL;
 		int rc = ipchub_recv(b->out, BRIDGE_RECV_POLL_MS, &m);
 		if (rc == IPCHUB_E_TIMEOUT || rc == IPCHUB_E_INTERRUPTED)
@@ -247,10 +257,31 @@ static int bridge_loop(struct bridge *b)
 	return 0;
 }
 
-static int nats_setup(struct bridge *b, const char *urls, const char *creds,
-		      const char *seed, const char *ca, const char *cert,
-		      const char *key)
+/* How the NATS link authenticates (all optional; paths borrowed). */
+struct nats_auth {
+	const char *creds, *seed, *user, *pwfile, *ca, *cert, *key;
+};
+
+/* The first line of a password file, into buf (NUL-terminated). */
+static natsStatus read_password(const char *path, char *buf, size_t cap)
 {
+	FILE *f = fopen(path, "r");
+	bool ok = f && fgets(buf, (int)cap, f);
+
+	if (f)
+		fclose(f);
+	if (!ok) {
+		fprintf(stderr, "ipchub-bridge: %s: cannot read a password\n", path);
+		return NATS_INVALID_ARG;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return NATS_OK;
+}
+
+static int nats_setup(struct bridge *b, const char *urls,
+		      const struct nats_auth *a)
+{
+	char pw[256];
 	natsOptions *o = NULL;
 	char *copy = strdup(urls);
 	const char *list[BRIDGE_MAX_URLS];
@@ -284,17 +315,22 @@ static int nats_setup(struct bridge *b, const char *urls, const char *creds,
 		s = natsOptions_SetDisconnectedCB(o, on_nats_event, "disconnected");
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_nats_event, "reconnected");
-	if (s == NATS_OK && creds)
-		s = natsOptions_SetUserCredentialsFromFiles(o, creds, NULL);
-	if (s == NATS_OK && seed)
-		s = natsOptions_SetNKeyFromSeed(o, NULL, seed);
-	if (s == NATS_OK && ca) {
+	if (s == NATS_OK && a->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(o, a->creds, NULL);
+	if (s == NATS_OK && a->seed)
+		s = natsOptions_SetNKeyFromSeed(o, NULL, a->seed);
+	if (s == NATS_OK && a->user)
+		s = read_password(a->pwfile, pw, sizeof(pw));
+	if (s == NATS_OK && a->user)
+		s = natsOptions_SetUserInfo(o, a->user, pw);
+	memset(pw, 0, sizeof(pw));
+	if (s == NATS_OK && a->ca) {
 		s = natsOptions_SetSecure(o, true);
 		if (s == NATS_OK)
-			s = natsOptions_LoadCATrustedCertificates(o, ca);
+			s = natsOptions_LoadCATrustedCertificates(o, a->ca);
 	}
-	if (s == NATS_OK && cert && key)
-		s = natsOptions_LoadCertificatesChain(o, cert, key);
+	if (s == NATS_OK && a->cert && a->key)
+		s = natsOptions_LoadCertificatesChain(o, a->cert, a->key);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&b->nc, o);
 	natsOptions_Destroy(o);
@@ -345,23 +381,27 @@ int main(int argc, char **argv)
 	static struct bridge b = {.prefix = "ipchub"};
 	const char *urls = NULL, *socket = NULL, *creds = NULL, *seed = NULL;
 	const char *ca = NULL, *cert = NULL, *key = NULL;
-	enum { O_CREDS = 256, O_SEED, O_CA, O_CERT, O_KEY };
+	const char *user = NULL, *pwfile = NULL;
+	enum { O_CREDS = 256, O_SEED, O_CA, O_CERT, O_KEY, O_USER, O_PWFILE };
 	static const struct option lo[] = {
 		{"hub", required_argument, NULL, 'H'},
 		{"nats", required_argument, NULL, 'n'},
 		{"socket", required_argument, NULL, 's'},
 		{"export", required_argument, NULL, 'e'},
 		{"import", required_argument, NULL, 'i'},
+		{"export-name", required_argument, NULL, 'N'},
 		{"prefix", required_argument, NULL, 'p'},
 		{"creds", required_argument, NULL, O_CREDS},
 		{"nkey-seed", required_argument, NULL, O_SEED},
+		{"user", required_argument, NULL, O_USER},
+		{"password-file", required_argument, NULL, O_PWFILE},
 		{"tls-ca", required_argument, NULL, O_CA},
 		{"tls-cert", required_argument, NULL, O_CERT},
 		{"tls-key", required_argument, NULL, O_KEY},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "H:n:s:e:i:p:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:n:s:e:i:N:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'H': b.hub = optarg; break;
 		case 'n': urls = optarg; break;
@@ -378,8 +418,19 @@ int main(int argc, char **argv)
 			(c == 'e' ? b.exports : b.imports)[(*n)++] = optarg;
 			break;
 		}
+		case 'N':
+			if (b.n_names == REMOTE_MAX_EXPORTS ||
+			    name_check(optarg, strlen(optarg)) != 0) {
+				fprintf(stderr, "ipchub-bridge: --export-name %s: not a name, or more than %d\n",
+					optarg, REMOTE_MAX_EXPORTS);
+				return 2;
+			}
+			b.names[b.n_names++] = optarg;
+			break;
 		case O_CREDS: creds = optarg; break;
 		case O_SEED: seed = optarg; break;
+		case O_USER: user = optarg; break;
+		case O_PWFILE: pwfile = optarg; break;
 		case O_CA: ca = optarg; break;
 		case O_CERT: cert = optarg; break;
 		case O_KEY: key = optarg; break;
@@ -387,8 +438,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!b.hub || !*b.hub || strpbrk(b.hub, " \t\r\n") || !urls || optind != argc ||
-	    !*b.prefix || (cert && !key) || (key && !cert)) {
+	if (!b.hub || name_check_hub(b.hub, strlen(b.hub)) != 0 || !urls || optind != argc ||
+	    !*b.prefix || (cert && !key) || (key && !cert) || (!user != !pwfile)) {
 		usage(stderr);
 		return 2;
 	}
@@ -401,13 +452,22 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	struct nats_auth auth = {.creds = creds, .seed = seed, .user = user,
+				 .pwfile = pwfile, .ca = ca, .cert = cert, .key = key};
 	int rc = 1;
+	struct remote_conf rconf = {
+		.hub = b.hub, .prefix = b.prefix, .exports = b.names,
+		.n_exports = b.n_names, .trusted = creds || seed || user,
+		.socket = socket};
 	if (local_setup(&b, socket) == 0 &&
-	    nats_setup(&b, urls, creds, seed, ca, cert, key) == 0) {
-		fprintf(stderr, "ipchub-bridge: hub %s ready (%d exported, %d imported patterns)\n",
-			b.hub, b.n_exports, b.n_imports);
+	    nats_setup(&b, urls, &auth) == 0 &&
+	    remote_start(&rconf, b.nc, &b.remote) == 0) {
+		fprintf(stderr, "ipchub-bridge: hub %s ready (%d exported, %d imported patterns, "
+			"%d exported names)\n", b.hub, b.n_exports, b.n_imports, b.n_names);
 		rc = bridge_loop(&b) == 0 ? 0 : 1;
 	}
+	remote_counters(b.remote, stderr);
+	remote_stop(b.remote);
 	for (int i = 0; i < b.n_imports; i++)
 		if (b.subs[i]) {
 			natsSubscription_Unsubscribe(b.subs[i]);

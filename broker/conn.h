@@ -119,6 +119,7 @@ struct conn {
 	uint32_t head_batch;              /* ... and its batch count (batch.h) */
 	bool batch_rx;                    /* HELLO flags BATCH: takes batches whole */
 	bool fds_rx;                      /* HELLO flags FDS: takes descriptors */
+	bool bridge;                      /* HELLO flags BRIDGE (federation) */
 	struct fdq in_fds;                /* received, not yet claimed by a frame */
 	struct fdq out_fds;               /* queued to it, one group per frame at
 	                                   * its offset in the output stream

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "log.h"
@@ -51,13 +52,21 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 	}
 	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
 	c->fds_rx = (h->flags & WF_FDS) != 0;
+	if ((h->flags & WF_BRIDGE) && c->cred.uid != 0 &&
+	    c->cred.uid != geteuid()) {
+		conn_fail(c, WIRE_E_NOT_AUTHORIZED, WIRE_HELLO, 0,
+			  "only the broker's uid or root may be a bridge");
+		return;
+	}
+	c->bridge = (h->flags & WF_BRIDGE) != 0;
 	frame_init(&w, WIRE_WELCOME);
 	w.ver = hi;
 	w.conn = c->id;
 	w.max_frame = b->conf.max_frame;
 	/* Batched SENDs accepted (PROTOCOL.md 6.3.1); FDS only to a client
 	 * that announced it (6.6): older clients check WELCOME's flags. */
-	w.flags = WF_BATCH | (c->fds_rx ? WF_FDS : 0);
+	w.flags = WF_BATCH | (c->fds_rx ? WF_FDS : 0) |
+		  (c->bridge ? WF_BRIDGE : 0);
 	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME) | FH(WK_FLAGS);
 	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
 	auth_welcome(c, &w);
@@ -74,16 +83,24 @@ static void on_register(struct conn *c, const struct conn_frame *f)
 	struct broker *b = c->b;
 	const struct frame_hdr *h = &f->h;
 	bool fresh = names_lookup(&b->names, h->name, h->name_len) != c;
-	int rc = name_check(h->name, h->name_len);
+	int rc = name_check_addr(h->name, h->name_len);
+	bool remote = rc == WIRE_E_OK && name_is_remote(h->name, h->name_len);
 	char d[384];
 
 	if (rc == WIRE_E_OK && name_is_reserved(h->name, h->name_len))
 		rc = WIRE_E_BAD_NAME;
-	if (rc == WIRE_E_OK)
+	/* Remote names (`name@hub`) stand for peers of other hubs: only a
+	 * bridge connection (HELLO flags BRIDGE, the broker's own uid or
+	 * root) holds them, and the policy's name rules do not apply. */
+	if (rc == WIRE_E_OK && remote && !c->bridge)
+		rc = WIRE_E_NOT_AUTHORIZED;
+	if (rc == WIRE_E_OK && !remote)
 		rc = auth_may_register(c, h->name, h->name_len);
 	if (rc == WIRE_E_OK)
 		rc = names_register(&b->names, &c->names, c, h->name,
-				    h->name_len, b->conf.max_names);
+				    h->name_len,
+				    c->bridge ? IPCHUB_MAX_BRIDGE_NAMES
+					      : b->conf.max_names);
 
 	if (rc == WIRE_E_OK) {
 		reply_ok(c, h->id);

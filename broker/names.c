@@ -69,7 +69,7 @@ int names_register(struct names *t, struct names_owned *o, void *owner,
 	struct name_entry *e;
 	uint64_t hash;
 
-	if (name_check(name, len) != WIRE_E_OK || name_is_reserved(name, len))
+	if (name_check_addr(name, len) != WIRE_E_OK || name_is_reserved(name, len))
 		return WIRE_E_BAD_NAME;
 	hash = htab_hash(&t->tab, name, len);
 	e = find(t, hash, name, len);
@@ -107,7 +107,7 @@ int names_unregister(struct names *t, struct names_owned *o, void *owner,
 {
 	struct name_entry *e;
 
-	if (name_check(name, len) != WIRE_E_OK)
+	if (name_check_addr(name, len) != WIRE_E_OK)
 		return WIRE_E_BAD_NAME;
 	e = find(t, htab_hash(&t->tab, name, len), name, len);
 	if (!e || e->owner != owner)

@@ -131,7 +131,7 @@ void presence_watch(struct conn *c, struct conn_frame *f)
 			  (unsigned long long)h->id);
 		return;
 	}
-	if (name_check(h->name, h->name_len) != WIRE_E_OK ||
+	if (name_check_addr(h->name, h->name_len) != WIRE_E_OK ||
 	    name_is_reserved(h->name, h->name_len)) {
 		conn_send_error(c, h->id, WIRE_E_BAD_NAME, WIRE_WATCH, NULL, 0,
 				h->name, h->name_len,

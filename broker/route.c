@@ -64,11 +64,46 @@ static bool room_for(struct conn *c, struct conn_frame *f, struct conn *r,
 	return false;
 }
 
-/* Add the broker's stamps for a frame from c. */
+/* Federation keys (origin, claims; PROTOCOL.md 6.9) are accepted from a
+ * bridge connection only, and an origin must be a remote name, so a
+ * bridge can never speak as a local peer. Returns false when the frame
+ * was answered. */
+static bool fed_ok(struct conn *c, const struct conn_frame *f)
+{
+	const struct frame_hdr *h = &f->h;
+
+	if (!(h->has & (FH(WK_ORIGIN) | FH(WK_CLAIM_UID) | FH(WK_CLAIM_KEY))))
+		return true;
+	if (!c->bridge) {
+		reject(c, f, WIRE_E_NOT_AUTHORIZED,
+		       "origin and claims are for bridge connections only");
+		return false;
+	}
+	if ((h->has & FH(WK_ORIGIN)) &&
+	    (name_check_addr(h->origin, h->origin_len) != WIRE_E_OK ||
+	     !name_is_remote(h->origin, h->origin_len))) {
+		reject(c, f, WIRE_E_BAD_NAME, "origin is not a remote name (name@hub)");
+		return false;
+	}
+	return true;
+}
+
+/* Add the broker's stamps for a frame from c. A bridge's origin becomes
+ * `from`; its claims travel on unchanged. */
 static void stamp(struct conn *c, struct frame_hdr *h)
 {
 	size_t nlen;
 	const char *name = conn_primary(c, &nlen);
+
+	if (h->has & FH(WK_ORIGIN)) {
+		name = h->origin;
+		nlen = h->origin_len;
+		h->has &= ~FH(WK_ORIGIN);
+	} else if (c->bridge) {
+		/* Its names are other hubs' peers: without an origin the
+		 * sender is unnamed, never one of them. */
+		name = NULL;
+	}
 
 	h->from_id = c->id;
 	h->uid = (uint32_t)c->cred.uid;
@@ -90,7 +125,7 @@ static struct conn *destination(struct conn *c, struct conn_frame *f)
 	 * cached registered name skips the grammar check and the hash. */
 	if (names_cache_hit(&c->b->names, &c->dst_cache, h->to, h->to_len))
 		return (struct conn *)c->dst_cache.e->owner;
-	if (name_check(h->to, h->to_len) != WIRE_E_OK) {
+	if (name_check_addr(h->to, h->to_len) != WIRE_E_OK) {
 		reject(c, f, WIRE_E_BAD_NAME, "malformed destination name");
 		return NULL;
 	}
@@ -112,7 +147,7 @@ static struct conn *destination(struct conn *c, struct conn_frame *f)
 
 void route_send(struct conn *c, struct conn_frame *f)
 {
-	struct conn *r = destination(c, f);
+	struct conn *r = fed_ok(c, f) ? destination(c, f) : NULL;
 
 	if (!r || !room_for(c, f, r, f->h.flags & WF_NOWAIT))
 		return;
@@ -136,7 +171,7 @@ void route_request(struct conn *c, struct conn_frame *f)
 			  (unsigned long long)h->id);
 		return;
 	}
-	r = destination(c, f);
+	r = fed_ok(c, f) ? destination(c, f) : NULL;
 	if (!r)
 		return;
 	if (c->req_pending.n >= b->conf.max_pending) {
@@ -180,6 +215,8 @@ void route_reply(struct conn *c, struct conn_frame *f)
 	struct pending *p = pending_find(&b->pending, h->to_id, h->id);
 	struct conn *a;
 
+	if (!fed_ok(c, f))
+		return;
 	if (!p) {
 		/* A requester that existed and has gone: PEER_GONE; an
 		 * unknown request of a live (or never seen) one: none. */

@@ -1724,7 +1724,7 @@ int async_stateful_op(ipchub_async *a, uint8_t frame_kind,
 static int name_rec(struct async_rec *r, const char *name)
 {
 	size_t len;
-	int rc = hdr_check_name(name, &len);
+	int rc = hdr_check_addr(name, &len);
 
 	if (rc)
 		return rc;
@@ -1849,7 +1849,8 @@ static int one_way(ipchub_async *a, enum wire_kind kind, enum wire_key key,
 
 	rc = usable(a);
 	if (!rc)
-		rc = hdr_check_name(dst, &dlen);
+		rc = kind == WIRE_SEND ? hdr_check_addr(dst, &dlen)
+					 : hdr_check_name(dst, &dlen);
 	if (!rc && kind == WIRE_PUBLISH && name_is_reserved(dst, dlen))
 		rc = IPCHUB_E_BAD_NAME;
 	if (!rc)
@@ -1901,7 +1902,7 @@ int ipchub_async_request(ipchub_async *a, const char *to, const void *body,
 		timeout_ms = (int)IPCHUB_MAX_TIMEOUT_MS;
 	rc = usable(a);
 	if (!rc)
-		rc = hdr_check_name(to, &tolen);
+		rc = hdr_check_addr(to, &tolen);
 	if (!rc)
 		rc = hdr_check_body(out_limit(a), body, len);
 	if (rc)

@@ -8,17 +8,28 @@
 #include "msg.h"
 #include "name.h"
 
-int hdr_check_name(const char *name, size_t *len)
+static int check_with(int (*grammar)(const char *, size_t),
+		      const char *name, size_t *len)
 {
 	size_t n;
 
 	if (!name)
 		return IPCHUB_E_INVALID;
 	n = strnlen(name, IPCHUB_MAX_NAME + 1);
-	if (name_check(name, n) != WIRE_E_OK)
+	if (grammar(name, n) != WIRE_E_OK)
 		return IPCHUB_E_BAD_NAME;
 	*len = n;
 	return IPCHUB_OK;
+}
+
+int hdr_check_name(const char *name, size_t *len)
+{
+	return check_with(name_check, name, len);
+}
+
+int hdr_check_addr(const char *name, size_t *len)
+{
+	return check_with(name_check_addr, name, len);
 }
 
 int hdr_check_body(uint32_t max_frame, const void *body, size_t len)

@@ -20,6 +20,10 @@
  * IPCHUB_E_BAD_NAME for one that breaks the grammar; *len its length. */
 int hdr_check_name(const char *name, size_t *len);
 
+/* The same for an address (a name or a remote `name@hub`, name.h):
+ * destinations, registered and watched names. */
+int hdr_check_addr(const char *name, size_t *len);
+
 /* A body is absent (len 0) or exactly one msgpack value of at most
  * max_frame bytes: IPCHUB_E_INVALID (NULL with len > 0),
  * IPCHUB_E_TOO_LARGE, IPCHUB_E_BAD_BODY. */

@@ -58,6 +58,7 @@
 
 #include "fdq.h"
 #include "frame.h"
+#include "fed.h"
 #include "hdr.h"
 #include "ipchub.h"
 #include "key.h"
@@ -100,6 +101,9 @@ struct ipchub {
 	 * again before the queue reaches this length (0: no such limit). */
 	size_t retry_at;
 	unsigned spin_us; /* ipchub_set_spin(): busy-poll before sleeping */
+	/* A bridge handle (fed.h): REPLYs and request ERRORs nobody waits
+	 * for answer fed_queue() frames and go to ipchub_recv(). */
+	bool fed;
 	/* Descriptors (PROTOCOL.md 6.6): received and not yet claimed by a
 	 * message; queued to go, one group per frame at its offset in the
 	 * output stream (out_done + bytes still buffered). */
@@ -321,6 +325,10 @@ static void on_error(ipchub *h, const struct sess_event *ev)
 		w_finish(h, ev->code, ev->msg);
 		return;
 	}
+	if (h->fed && ev->ref == WIRE_REQUEST) {
+		q_push(h, ev->msg);
+		return;
+	}
 	switch (ev->ref) {
 	case WIRE_REQUEST:
 	case WIRE_REGISTER:
@@ -418,6 +426,8 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 			if (ev.msg->kind == IPCHUB_KIND_REPLY) {
 				if (waiting_for(h, WAIT_REPLY, ev.id))
 					w_finish(h, ev.msg->code, ev.msg);
+				else if (h->fed)
+					q_push(h, ev.msg);
 				else /* late: its request timed out here */
 					ipchub_msg_free(ev.msg);
 			} else {
@@ -599,6 +609,11 @@ static int check_name(const char *name, size_t *len)
 	return hdr_check_name(name, len);
 }
 
+static int check_addr(const char *name, size_t *len)
+{
+	return hdr_check_addr(name, len);
+}
+
 static int check_body(const ipchub *h, const void *body, size_t len)
 {
 	return hdr_check_body(h->s.max_frame, body, len);
@@ -717,7 +732,8 @@ static void handle_free(ipchub *h)
 	free(h);
 }
 
-int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
+static int connect_common(const struct ipchub_opts *opts, bool bridge,
+			  ipchub **out)
 {
 	const char *agent = "libipchub/" IPCHUB_VERSION_STRING;
 	int timeout = IPCHUB_CLIENT_CONNECT_TIMEOUT_MS;
@@ -756,6 +772,8 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 	h->fd = -1;
 	sess_init(&h->s);
 	h->s.fds_rx = true; /* do_read() takes descriptors */
+	h->s.bridge = bridge;
+	h->fed = bridge;
 	fdq_init(&h->in_fds);
 	fdq_init(&h->out_fds);
 	if (addr_resolve(opts ? opts->socket : NULL, h->path,
@@ -788,6 +806,42 @@ fail:
 	if (have_key)
 		key_wipe(&key);
 	handle_free(h);
+	return rc;
+}
+
+int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
+{
+	return connect_common(opts, false, out);
+}
+
+int fed_connect(const struct ipchub_opts *opts, ipchub **out)
+{
+	return connect_common(opts, true, out);
+}
+
+int fed_queue(ipchub *h, struct frame_hdr *f, const void *body, size_t len,
+	      uint64_t *id_out)
+{
+	int rc = check_live(h);
+
+	if (rc == IPCHUB_OK)
+		rc = check_body(h, body, len);
+	if (rc == IPCHUB_OK)
+		rc = wait_room(h);
+	if (rc)
+		return rc;
+	if (!(f->has & FH(WK_ID))) {
+		f->id = h->s.next_id;
+		f->has |= FH(WK_ID);
+	}
+	rc = sess_queue_frame(&h->s, f, body, len);
+	if (rc)
+		return rc;
+	if (f->id == h->s.next_id)
+		(void)sess_next_id(&h->s);
+	rc = maybe_flush(h);
+	if (rc == IPCHUB_OK && id_out)
+		*id_out = f->id;
 	return rc;
 }
 
@@ -854,7 +908,7 @@ static int name_op(ipchub *h, enum wire_kind kind, const char *name,
 
 	if (rc)
 		return rc;
-	rc = check_name(name, &len);
+	rc = check_addr(name, &len);
 	if (rc)
 		return rc;
 	if (kind == WIRE_REGISTER && name_is_reserved(name, len))
@@ -948,7 +1002,8 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		return IPCHUB_E_INVALID;
 	/* The name of the batch being filled was checked when it opened. */
 	if (kind != WIRE_SEND || !dst || !sess_batch_to_is(&h->s, dst, &dlen)) {
-		rc = check_name(dst, &dlen);
+		rc = kind == WIRE_SEND ? check_addr(dst, &dlen)
+					 : check_name(dst, &dlen);
 		if (rc)
 			return rc;
 	}
@@ -1030,7 +1085,7 @@ static int request_common(ipchub *h, const char *to, const void *body,
 		return IPCHUB_E_INVALID;
 	if ((unsigned)timeout_ms > IPCHUB_MAX_TIMEOUT_MS)
 		timeout_ms = (int)IPCHUB_MAX_TIMEOUT_MS;
-	rc = check_name(to, &tolen);
+	rc = check_addr(to, &tolen);
 	if (rc)
 		return rc;
 	rc = check_body(h, body, len);
@@ -1307,7 +1362,7 @@ int ipchub_watch(ipchub *h, const char *name, int timeout_ms,
 
 	if (rc)
 		return rc;
-	rc = check_name(name, &len);
+	rc = check_addr(name, &len);
 	if (rc)
 		return rc;
 	frame_init(&f, WIRE_WATCH);

@@ -343,6 +343,15 @@ uint32_t ipchub_msg_uid(const ipchub_msg *m);
  * Its text form is "ed25519:" + lowercase hex, as `ipchub keygen`
  * prints it. */
 const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len);
+/* Federation (docs/FEDERATION.md): a message from another hub (`from` is
+ * `name@hub`) that came over an authenticated bridge link may carry the
+ * uid and key id its origin hub stamped, as claims of the local bridge
+ * (whose own uid/key are ipchub_msg_uid/ipchub_msg_key_id). Returns 1
+ * and sets *uid (UINT32_MAX if absent), *key (NULL if absent) and
+ * *key_len, each pointer optional, when the message carries claims;
+ * returns 0 and sets nothing otherwise. *key lives as long as m. */
+int ipchub_msg_claims(const ipchub_msg *m, uint32_t *uid,
+		      const uint8_t **key, size_t *key_len);
 /* NULL accepted; a message lent by ipchub_recv_lent() is left alone. */
 void ipchub_msg_free(ipchub_msg *m);
 

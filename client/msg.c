@@ -44,6 +44,14 @@ void msg_fill(ipchub_msg *m, const struct frame_hdr *h)
 		m->key_len = (uint8_t)h->key_len;
 		memcpy(m->key, h->key, h->key_len);
 	}
+	if (h->has & FH(WK_CLAIM_UID)) {
+		m->claim_uid = h->claim_uid;
+		m->has_claim_uid = true;
+	}
+	if (h->has & FH(WK_CLAIM_KEY)) {
+		m->claim_key_len = (uint8_t)h->claim_key_len;
+		memcpy(m->claim_key, h->claim_key, h->claim_key_len);
+	}
 	m->sub = h->sub;
 	m->count = h->count;
 	m->conn = h->conn;
@@ -190,6 +198,20 @@ const char *ipchub_msg_error_text(const ipchub_msg *m)
 uint32_t ipchub_msg_timeout(const ipchub_msg *m) { return m->timeout; }
 
 uint32_t ipchub_msg_uid(const ipchub_msg *m) { return m->uid; }
+
+int ipchub_msg_claims(const ipchub_msg *m, uint32_t *uid,
+		      const uint8_t **key, size_t *key_len)
+{
+	if (!m->has_claim_uid && !m->claim_key_len)
+		return 0;
+	if (uid)
+		*uid = m->has_claim_uid ? m->claim_uid : UINT32_MAX;
+	if (key)
+		*key = m->claim_key_len ? m->claim_key : NULL;
+	if (key_len)
+		*key_len = m->claim_key_len;
+	return 1;
+}
 
 const uint8_t *ipchub_msg_key_id(const ipchub_msg *m, size_t *len)
 {

@@ -39,6 +39,10 @@ struct ipchub_msg {
 	uint32_t uid;            /* stamped sender uid, UINT32_MAX if absent */
 	uint8_t key_len;         /* stamped key id length, 0 if absent */
 	uint8_t key[32];         /* stamped key id */
+	uint32_t claim_uid;      /* federation claim (WK_CLAIM_UID) */
+	bool has_claim_uid;
+	uint8_t claim_key_len;   /* federation claim key id, 0 if absent */
+	uint8_t claim_key[32];
 	const char *from;        /* NULL when absent; points into the block */
 	const char *to;          /* NULL when absent */
 	const char *errtext;     /* NULL when absent */

@@ -191,7 +191,8 @@ int sess_queue_hello(struct sess *s, const char *agent)
 	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
 	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
 	/* We split batched deliveries (PROTOCOL.md 6.3.1). */
-	h.flags = WF_BATCH | (s->fds_rx ? WF_FDS : 0);
+	h.flags = WF_BATCH | (s->fds_rx ? WF_FDS : 0) |
+		  (s->bridge ? WF_BRIDGE : 0);
 	h.has |= FH(WK_FLAGS);
 	if (agent && *agent)
 		frame_set_str(&h, WK_AGENT, agent,

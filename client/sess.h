@@ -122,6 +122,7 @@ struct sess {
 	struct frame_hdr hdr; /* scratch for decoding; holds EV_BYE text and
 	                       * the header of a frame being split */
 	bool batch_ok;        /* WELCOME carried flags BATCH */
+	bool bridge;          /* set before HELLO: announce BRIDGE (fed.h) */
 	bool fds_rx;          /* set before HELLO: announce FDS (the caller
 	                       * reads with recvmsg and claims descriptors) */
 	struct sess_batch ob; /* the open outbound batch (out.open) */

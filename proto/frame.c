@@ -57,7 +57,10 @@
 	X(WK_EVENT, "event", U, event)                  \
 	X(WK_REASON, "reason", U, reason)               \
 	X(WK_FILTER, "filter", STR, filter)             \
-	X(WK_FDS, "fds", U, fds)
+	X(WK_FDS, "fds", U, fds)                        \
+	X(WK_ORIGIN, "origin", STR, origin)             \
+	X(WK_CLAIM_UID, "claim_uid", U, claim_uid)      \
+	X(WK_CLAIM_KEY, "claim_key", BINV, claim_key)
 
 enum fk_type { FT_U, FT_STR, FT_BIN, FT_BINV };
 
@@ -100,8 +103,8 @@ static const char *const why_denied[WK_KEY_MAX_] = { FRAME_KEYS(WHY_DENIED) };
  * required and is not listed. */
 struct kind_rule {
 	bool legal;     /* the kind may be sent in this direction */
-	uint32_t req;   /* keys that must be present */
-	uint32_t opt;   /* keys that may be present */
+	uint64_t req;   /* keys that must be present */
+	uint64_t opt;   /* keys that may be present */
 	uint32_t flags; /* WF_* bits allowed in WK_FLAGS */
 };
 
@@ -112,10 +115,16 @@ struct kind_rule {
 #define C2BF(kind, r, o, f) [WIRE_##kind][FRAME_C2B] = RULE(r, (o) | K(FLAGS), f)
 #define B2CF(kind, r, o, f) [WIRE_##kind][FRAME_B2C] = RULE(r, (o) | K(FLAGS), f)
 
+/* Federation (PROTOCOL.md 6.9): a bridge connection may add the remote
+ * origin and claims; the broker checks who sent them (route.c) and
+ * delivers the claims, never the origin (it becomes `from`). */
+#define FED_C2B (K(ORIGIN) | K(CLAIM_UID) | K(CLAIM_KEY))
+#define FED_B2C (K(CLAIM_UID) | K(CLAIM_KEY))
+
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
-	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS),
+	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS | WF_BRIDGE),
 	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
-	     WF_BATCH | WF_FDS),
+	     WF_BATCH | WF_FDS | WF_BRIDGE),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -125,15 +134,15 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(UNREGISTER, K(ID) | K(NAME), 0),
 	B2C(OK, K(ID), 0),
 	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME) | K(COUNT)),
-	C2BF(SEND, K(ID) | K(TO), K(FDS), WF_NOWAIT | WF_BATCH),
+	C2BF(SEND, K(ID) | K(TO), K(FDS) | FED_C2B, WF_NOWAIT | WF_BATCH),
 	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID),
-	     K(FROM) | K(UID) | K(KEY) | K(FDS), WF_BATCH),
-	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS), WF_NOWAIT),
+	     K(FROM) | K(UID) | K(KEY) | K(FDS) | FED_B2C, WF_BATCH),
+	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS) | FED_C2B, WF_NOWAIT),
 	B2C(REQUEST, K(ID) | K(TO) | K(FROM_ID),
-	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS)),
-	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS)),
+	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS) | FED_B2C),
+	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS) | FED_C2B),
 	B2C(REPLY, K(ID) | K(FROM_ID),
-	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS)),
+	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS) | FED_B2C),
 	C2B(CANCEL, K(ID), 0),
 	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
 	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
@@ -241,6 +250,7 @@ static void frame_reset(struct frame_hdr *h)
 	memset(h, 0, offsetof(struct frame_hdr, to));
 	h->to[0] = h->from[0] = h->name[0] = h->topic[0] = '\0';
 	h->msg[0] = h->agent[0] = h->broker[0] = '\0';
+	h->origin[0] = '\0';
 }
 
 void frame_init(struct frame_hdr *h, enum wire_kind kind)
@@ -364,7 +374,7 @@ static int frame_read_value(struct mpr *r, struct frame_hdr *h, unsigned k,
 }
 
 /* Lowest key set in mask (mask != 0). */
-static unsigned lowest_key(uint32_t mask)
+static unsigned lowest_key(uint64_t mask)
 {
 	unsigned k = 0;
 
@@ -380,7 +390,7 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 			    const char **why)
 {
 	const struct kind_rule *rule;
-	uint32_t missing, extra;
+	uint64_t missing, extra;
 
 	if (!(h->has & FH(WK_KIND))) {
 		*why = why_missing[WK_KIND];
@@ -466,7 +476,9 @@ static int frame_decode_hdr(struct mpr *r, enum frame_dir dir,
 				       : why_mpr(st, capped);
 			return WIRE_E_BAD_FRAME;
 		}
-		if (key >= WK_KEY_MAX_) {
+		/* Numbers below the maximum that this version does not
+		 * define (allotted elsewhere) have no table entry. */
+		if (key >= WK_KEY_MAX_ || frame_keys[key].size == 0) {
 			*why = "unknown header key";
 			return WIRE_E_BAD_FRAME;
 		}
@@ -579,18 +591,15 @@ int frame_batch_check(struct mpr *r, uint32_t *count, const char **why)
 
 /* Set bits of a key mask; open-coded, since without -mpopcnt
  * __builtin_popcount is a libgcc call. */
-static uint32_t frame_popcount(uint32_t x)
+static uint32_t frame_popcount(uint64_t x)
 {
-	x = x - ((x >> 1) & 0x55555555u);
-	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-	x = (x + (x >> 4)) & 0x0f0f0f0fu;
-	return (x * 0x01010101u) >> 24;
+	return (uint32_t)__builtin_popcountll(x);
 }
 
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 {
 	struct mpw w;
-	uint32_t left = h->has;
+	uint64_t left = h->has;
 
 	assert(h->has & FH(WK_KIND));
 	assert((h->has >> WK_KEY_MAX_) == 0);
@@ -598,7 +607,7 @@ size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 	mpw_map(&w, frame_popcount(h->has));
 	/* Ascending key order: lowest set bit first. */
 	for (; left; left &= left - 1) {
-		unsigned k = (unsigned)__builtin_ctz(left);
+		unsigned k = (unsigned)__builtin_ctzll(left);
 		const struct fkey *fk = &frame_keys[k];
 		const char *field = (const char *)h + fk->off;
 

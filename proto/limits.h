@@ -62,6 +62,14 @@
 #define IPCHUB_MAX_NAMES_DEFAULT 64u
 #define IPCHUB_MAX_NAMES_MAX 4096u
 
+/* Remote names (`name@hub`, PROTOCOL.md 6.9) one bridge connection may
+ * hold: every exported name of every other hub of the federation. */
+#define IPCHUB_MAX_BRIDGE_NAMES 4096u
+
+/* The hub part of a remote name: one NATS subject token of
+ * [A-Za-z0-9_-], short enough to leave room for the local part. */
+#define IPCHUB_MAX_HUB 64u
+
 /* Default requests one connection may have awaiting replies at once: each
  * costs the broker one table entry (~64 bytes) until answered or timed out. */
 #define IPCHUB_MAX_PENDING_DEFAULT 4096u

@@ -42,3 +42,36 @@ bool name_is_reserved(const char *s, size_t len)
 		return true;
 	return len >= plen && memcmp(s, WIRE_RESERVED_PREFIX, plen) == 0;
 }
+
+int name_check_hub(const char *s, size_t len)
+{
+	if (len == 0 || len > IPCHUB_MAX_HUB)
+		return WIRE_E_BAD_NAME;
+	for (size_t k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (c == '.' || !name_char_ok(c))
+			return WIRE_E_BAD_NAME;
+	}
+	return WIRE_E_OK;
+}
+
+int name_check_addr(const char *s, size_t len)
+{
+	const char *at = len ? memchr(s, '@', len) : NULL;
+	size_t l;
+
+	if (!at)
+		return name_check(s, len);
+	if (len > IPCHUB_MAX_NAME)
+		return WIRE_E_BAD_NAME;
+	l = (size_t)(at - s);
+	if (name_check(s, l) != WIRE_E_OK)
+		return WIRE_E_BAD_NAME;
+	return name_check_hub(at + 1, len - l - 1);
+}
+
+bool name_is_remote(const char *s, size_t len)
+{
+	return len && memchr(s, '@', len) != NULL;
+}

@@ -79,7 +79,14 @@ enum wire_key {
 	WK_FDS = 31,       /* uint   SEND/REQUEST/REPLY: descriptors passed
 	                    *        with the frame (SCM_RIGHTS on its first
 	                    *        byte), 1..IPCHUB_MAX_FDS_PER_FRAME */
-	WK_KEY_MAX_ = 32
+	/* 32..38: allotted to other work, not used by this version. */
+	WK_ORIGIN = 39,    /* str    SEND/REQUEST/REPLY C->B from a bridge
+	                    *        connection: the remote sender `name@hub`,
+	                    *        stamped as `from` */
+	WK_CLAIM_UID = 40, /* uint   SEND/REQUEST/REPLY from a bridge: the uid
+	                    *        the origin hub stamped (a claim) */
+	WK_CLAIM_KEY = 41, /* bin    same, the origin hub's verified key id */
+	WK_KEY_MAX_ = 42
 };
 
 /* WK_POLICY: what the broker does when a subscriber falls behind. */
@@ -127,7 +134,12 @@ enum wire_flag {
 	/* HELLO: the client reads with recvmsg() and accepts frames that
 	 * carry descriptors (WK_FDS). WELCOME: the broker accepts them. */
 	WF_FDS = 1u << 2,
-	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS
+	/* HELLO: this connection is a federation bridge (ipchub-bridge,
+	 * docs/FEDERATION.md): it may register remote names (`name@hub`) and
+	 * carry origin and claims. Only the broker's own uid or root.
+	 * WELCOME: accepted. */
+	WF_BRIDGE = 1u << 6,
+	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_BRIDGE
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in

@@ -101,6 +101,10 @@ static json_t *describe(const ipchub_msg *m)
 		}
 	}
 	bad |= add_fds(o, m);
+	uint32_t cuid;
+	if (ipchub_msg_claims(m, &cuid, NULL, NULL) && cuid != UINT32_MAX)
+		bad |= json_object_set_new(o, "claim_uid",
+					   json_integer((json_int_t)cuid));
 	if (code) {
 		bad |= json_object_set_new(o, "code",
 					   json_string(ipchub_code_name(code)));

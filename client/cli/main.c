@@ -43,8 +43,9 @@ static const struct {
 	 "listen NAME\n"
 	 "    Register NAME and print one JSON line per message received:\n"
 	 "    {\"kind\":\"send\"|\"request\"|\"error\",\"from\",\"from_id\",\"to\",\"id\",\n"
-	 "    \"body\"} (errors add \"code\" and \"message\"). Requests are not\n"
-	 "    answered. Ends with status 0 on SIGINT/SIGTERM or broker close.\n"},
+	 "    \"body\"} (errors add \"code\" and \"message\"; a message from\n"
+	 "    another hub over a trusted bridge adds \"claim_uid\"). Requests are\n"
+	 "    not answered. Ends with status 0 on SIGINT/SIGTERM or broker close.\n"},
 	{"serve", cmd_serve,
 	 "serve NAME -- CMD [ARGS...]\n"
 	 "    Register NAME and answer each request by running CMD (no shell)\n"

@@ -19,11 +19,13 @@
 struct sample_kind {
 	int kind;
 	enum frame_dir dir;
-	uint32_t req; /* beyond WK_KIND */
-	uint32_t opt;
+	uint64_t req; /* beyond WK_KIND */
+	uint64_t opt;
 };
 
 #define SK(x) FH(WK_##x)
+#define SK_FED_C2B (SK(ORIGIN) | SK(CLAIM_UID) | SK(CLAIM_KEY))
+#define SK_FED_B2C (SK(CLAIM_UID) | SK(CLAIM_KEY))
 static const struct sample_kind sample_kinds[] = {
 	{ WIRE_HELLO, FRAME_C2B, SK(VER) | SK(VER_MIN), SK(AGENT) | SK(FLAGS) },
 	{ WIRE_WELCOME, FRAME_B2C, SK(VER) | SK(CONN) | SK(BROKER) | SK(MAX_FRAME),
@@ -38,17 +40,18 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_OK, FRAME_B2C, SK(ID), 0 },
 	{ WIRE_ERROR, FRAME_B2C, SK(ID) | SK(CODE),
 	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) | SK(COUNT) },
-	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) | SK(FDS) },
+	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO),
+	  SK(FLAGS) | SK(FDS) | SK_FED_C2B },
 	{ WIRE_SEND, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) },
+	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) | SK_FED_B2C },
 	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO),
-	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) },
+	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) | SK_FED_C2B },
 	{ WIRE_REQUEST, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) },
+	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) | SK_FED_B2C },
 	{ WIRE_REPLY, FRAME_C2B, SK(ID) | SK(TO_ID),
-	  SK(CODE) | SK(MSG) | SK(FDS) },
+	  SK(CODE) | SK(MSG) | SK(FDS) | SK_FED_C2B },
 	{ WIRE_REPLY, FRAME_B2C, SK(ID) | SK(FROM_ID),
-	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) },
+	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) | SK_FED_B2C },
 	{ WIRE_CANCEL, FRAME_C2B, SK(ID), 0 },
 	{ WIRE_SUBSCRIBE, FRAME_C2B, SK(ID) | SK(TOPIC), SK(POLICY) },
 	{ WIRE_UNSUBSCRIBE, FRAME_C2B, SK(ID) | SK(SUB), 0 },
@@ -151,6 +154,12 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 		h->fds = mx ? IPCHUB_MAX_FDS_PER_FRAME : mn ? 1 : 3;
 		h->flags &= ~(uint32_t)WF_BATCH; /* a batch carries none */
 		break;
+	case WK_ORIGIN: sample_fill_str(h, key, "client-2@hub-b", IPCHUB_MAX_NAME, v); return;
+	case WK_CLAIM_UID: h->claim_uid = mx ? UINT32_MAX : mn ? 0 : 1001; break;
+	case WK_CLAIM_KEY:
+		h->claim_key_len = mx ? 32 : mn ? 1 : 32;
+		sample_fill_bytes(h->claim_key, h->claim_key_len, 6);
+		break;
 	default:
 		return;
 	}
@@ -158,7 +167,7 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 }
 
 /* Build a header of the sample's kind with the keys in mask set. */
-static inline void sample_build(struct frame_hdr *h, int kind, uint32_t mask,
+static inline void sample_build(struct frame_hdr *h, int kind, uint64_t mask,
 				enum sample_variant v)
 {
 	frame_init(h, (enum wire_kind)kind);
@@ -186,12 +195,15 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_U(TIMEOUT, timeout); EQ_U(FLAGS, flags); EQ_U(UID, uid);
 	EQ_U(REF, ref); EQ_U(POLICY, policy); EQ_U(SUB, sub);
 	EQ_U(EVENT, event); EQ_U(REASON, reason); EQ_S(FILTER, filter);
-	EQ_U(FDS, fds);
+	EQ_U(FDS, fds); EQ_U(CLAIM_UID, claim_uid); EQ_S(ORIGIN, origin);
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);
 	if (HAS(SIG) && (a->sig_len != b->sig_len ||
 			 memcmp(a->sig, b->sig, a->sig_len) != 0))
+		return false;
+	if (HAS(CLAIM_KEY) && (a->claim_key_len != b->claim_key_len ||
+			       memcmp(a->claim_key, b->claim_key, a->claim_key_len) != 0))
 		return false;
 	if (HAS(KEY) && (a->key_len != b->key_len ||
 			 memcmp(a->key, b->key, a->key_len) != 0))
