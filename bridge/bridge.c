@@ -33,12 +33,14 @@
 
 #include <nats/nats.h>
 
+#include "bconf.h"
 #include "ipchub.h"
+#include "limits.h"
 #include "name.h"
 #include "remote.h"
 
 /* Bridge limits (one reason each). */
-#define BRIDGE_MAX_PATTERNS 64   /* exported or imported patterns per bridge */
+#define BRIDGE_MAX_PATTERNS BCONF_MAX_LIST /* exported or imported patterns */
 #define BRIDGE_MAX_URLS 16       /* NATS servers in --nats */
 #define BRIDGE_SUBJECT_MAX 512   /* prefix + topic; ipchub names are shorter */
 #define BRIDGE_RECV_POLL_MS 200  /* how often the main loop looks at the stop flag */
@@ -77,7 +79,9 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ipchub-bridge --hub NAME --nats URL[,URL...] [options]\n"
+		"usage: ipchub-bridge [--config FILE] --hub NAME --nats URL[,URL...] [options]\n"
+		"  -c, --config FILE     settings file ([bridge], [topics], [names];\n"
+		"                        docs/FEDERATION.md); options given here win\n"
 		"  -H, --hub NAME        this hub's name on the federation (required)\n"
 		"  -n, --nats URLS       comma-separated NATS server URLs (required)\n"
 		"  -s, --socket PATH     local broker socket (default: $IPCHUB_SOCKET, ...)\n"
@@ -376,73 +380,132 @@ static int local_setup(struct bridge *b, const char *socket)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"hub", required_argument, NULL, 'H'},
+	{"nats", required_argument, NULL, 'n'},
+	{"socket", required_argument, NULL, 's'},
+	{"export", required_argument, NULL, 'e'},
+	{"import", required_argument, NULL, 'i'},
+	{"export-name", required_argument, NULL, 'N'},
+	{"prefix", required_argument, NULL, 'p'},
+	{"creds", required_argument, NULL, 256 + BCONF_CREDS},
+	{"nkey-seed", required_argument, NULL, 256 + BCONF_SEED},
+	{"user", required_argument, NULL, 256 + BCONF_USER},
+	{"password-file", required_argument, NULL, 256 + BCONF_PWFILE},
+	{"tls-ca", required_argument, NULL, 256 + BCONF_CA},
+	{"tls-cert", required_argument, NULL, 256 + BCONF_CERT},
+	{"tls-key", required_argument, NULL, 256 + BCONF_KEY},
+	{"help", no_argument, NULL, 'h'},
+	{0, 0, 0, 0}};
+#define SHORT_OPTS "c:H:n:s:e:i:N:p:h"
+
+/* The configuration file (--config, read first), then the command line
+ * over it. Returns 0, 1 (help printed) or 2 (usage error, said). */
+static int parse_args(int argc, char **argv, struct bconf *cf)
 {
-	static struct bridge b = {.prefix = "ipchub"};
-	const char *urls = NULL, *socket = NULL, *creds = NULL, *seed = NULL;
-	const char *ca = NULL, *cert = NULL, *key = NULL;
-	const char *user = NULL, *pwfile = NULL;
-	enum { O_CREDS = 256, O_SEED, O_CA, O_CERT, O_KEY, O_USER, O_PWFILE };
-	static const struct option lo[] = {
-		{"hub", required_argument, NULL, 'H'},
-		{"nats", required_argument, NULL, 'n'},
-		{"socket", required_argument, NULL, 's'},
-		{"export", required_argument, NULL, 'e'},
-		{"import", required_argument, NULL, 'i'},
-		{"export-name", required_argument, NULL, 'N'},
-		{"prefix", required_argument, NULL, 'p'},
-		{"creds", required_argument, NULL, O_CREDS},
-		{"nkey-seed", required_argument, NULL, O_SEED},
-		{"user", required_argument, NULL, O_USER},
-		{"password-file", required_argument, NULL, O_PWFILE},
-		{"tls-ca", required_argument, NULL, O_CA},
-		{"tls-cert", required_argument, NULL, O_CERT},
-		{"tls-key", required_argument, NULL, O_KEY},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "H:n:s:e:i:N:p:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'H': b.hub = optarg; break;
-		case 'n': urls = optarg; break;
-		case 's': socket = optarg; break;
-		case 'p': b.prefix = optarg; break;
-		case 'e':
-		case 'i': {
-			int *n = c == 'e' ? &b.n_exports : &b.n_imports;
-			if (*n == BRIDGE_MAX_PATTERNS) {
-				fprintf(stderr, "ipchub-bridge: more than %d patterns\n",
-					BRIDGE_MAX_PATTERNS);
-				return 2;
-			}
-			(c == 'e' ? b.exports : b.imports)[(*n)++] = optarg;
-			break;
+	char err[512];
+	int c, r = 0;
+
+	opterr = 0; /* the second pass reports unknown options */
+	while ((c = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1)
+		if (c == 'c' && bconf_load(cf, optarg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ipchub-bridge: %s\n", err);
+			return 2;
 		}
-		case 'N':
-			if (b.n_names == REMOTE_MAX_EXPORTS ||
-			    name_check(optarg, strlen(optarg)) != 0) {
-				fprintf(stderr, "ipchub-bridge: --export-name %s: not a name, or more than %d\n",
-					optarg, REMOTE_MAX_EXPORTS);
-				return 2;
+	opterr = 1;
+	optind = 0;
+	while (r == 0 &&
+	       (c = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': break;
+		case 'H': r = bconf_set(cf, BCONF_HUB, optarg, err, sizeof(err)); break;
+		case 'n': r = bconf_set(cf, BCONF_NATS, optarg, err, sizeof(err)); break;
+		case 's': r = bconf_set(cf, BCONF_SOCKET, optarg, err, sizeof(err)); break;
+		case 'p': r = bconf_set(cf, BCONF_PREFIX, optarg, err, sizeof(err)); break;
+		case 'e': r = bconf_add(cf, BCONF_EXPORTS, optarg, err, sizeof(err)); break;
+		case 'i': r = bconf_add(cf, BCONF_IMPORTS, optarg, err, sizeof(err)); break;
+		case 'N': r = bconf_add(cf, BCONF_NAMES, optarg, err, sizeof(err)); break;
+		case 'h': usage(stdout); return 1;
+		default:
+			if (c >= 256 && c < 256 + BCONF_NSCALARS_) {
+				r = bconf_set(cf, (enum bconf_key)(c - 256), optarg,
+					      err, sizeof(err));
+				break;
 			}
-			b.names[b.n_names++] = optarg;
-			break;
-		case O_CREDS: creds = optarg; break;
-		case O_SEED: seed = optarg; break;
-		case O_USER: user = optarg; break;
-		case O_PWFILE: pwfile = optarg; break;
-		case O_CA: ca = optarg; break;
-		case O_CERT: cert = optarg; break;
-		case O_KEY: key = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+			usage(stderr);
+			return 2;
 		}
 	}
-	if (!b.hub || name_check_hub(b.hub, strlen(b.hub)) != 0 || !urls || optind != argc ||
-	    !*b.prefix || (cert && !key) || (key && !cert) || (!user != !pwfile)) {
+	if (r < 0) {
+		fprintf(stderr, "ipchub-bridge: %s\n", err);
+		return 2;
+	}
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
+	return 0;
+}
+
+/* Settings into b; 0, or 2 after saying what is wrong. */
+static int apply(struct bridge *b, const struct bconf *cf)
+{
+	const char *const *v = (const char *const *)cf->v;
+
+	if (!v[BCONF_HUB] || name_check_hub(v[BCONF_HUB], strlen(v[BCONF_HUB]))) {
+		fprintf(stderr, "ipchub-bridge: --hub NAME is required: 1..%u bytes of "
+			"[A-Za-z0-9_-]\n", IPCHUB_MAX_HUB);
+		return 2;
+	}
+	if (!v[BCONF_NATS]) {
+		fprintf(stderr, "ipchub-bridge: --nats URL[,URL...] is required\n");
+		return 2;
+	}
+	if (!v[BCONF_CERT] != !v[BCONF_KEY] || !v[BCONF_USER] != !v[BCONF_PWFILE]) {
+		fprintf(stderr, "ipchub-bridge: --tls-cert goes with --tls-key, "
+			"--user with --password-file\n");
+		return 2;
+	}
+	if (cf->n[BCONF_NAMES] > REMOTE_MAX_EXPORTS) {
+		fprintf(stderr, "ipchub-bridge: more than %d exported names\n",
+			REMOTE_MAX_EXPORTS);
+		return 2;
+	}
+	b->hub = v[BCONF_HUB];
+	if (v[BCONF_PREFIX])
+		b->prefix = v[BCONF_PREFIX];
+	for (int i = 0; i < cf->n[BCONF_EXPORTS]; i++)
+		b->exports[b->n_exports++] = cf->list[BCONF_EXPORTS][i];
+	for (int i = 0; i < cf->n[BCONF_IMPORTS]; i++)
+		b->imports[b->n_imports++] = cf->list[BCONF_IMPORTS][i];
+	for (int i = 0; i < cf->n[BCONF_NAMES]; i++) {
+		const char *n = cf->list[BCONF_NAMES][i];
+
+		if (name_check(n, strlen(n)) != 0) {
+			fprintf(stderr, "ipchub-bridge: exported name \"%s\" is not a name\n", n);
+			return 2;
+		}
+		b->names[b->n_names++] = n;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct bridge b = {.prefix = "ipchub"};
+	static struct bconf cf;
+	int pr = parse_args(argc, argv, &cf);
+
+	if (pr == 0)
+		pr = apply(&b, &cf);
+	if (pr != 0) {
+		bconf_free(&cf);
+		return pr == 1 ? 0 : 2;
+	}
+	const char *urls = cf.v[BCONF_NATS], *socket = cf.v[BCONF_SOCKET];
+	const char *creds = cf.v[BCONF_CREDS], *seed = cf.v[BCONF_SEED];
+	const char *user = cf.v[BCONF_USER];
 	b.prefix_len = strlen(b.prefix);
 	pthread_mutex_init(&b.in_lock, NULL);
 
@@ -453,7 +516,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct nats_auth auth = {.creds = creds, .seed = seed, .user = user,
-				 .pwfile = pwfile, .ca = ca, .cert = cert, .key = key};
+				 .pwfile = cf.v[BCONF_PWFILE], .ca = cf.v[BCONF_CA],
+				 .cert = cf.v[BCONF_CERT], .key = cf.v[BCONF_KEY]};
 	int rc = 1;
 	struct remote_conf rconf = {
 		.hub = b.hub, .prefix = b.prefix, .exports = b.names,
@@ -489,5 +553,6 @@ int main(int argc, char **argv)
 		(uint64_t)b.exported, (uint64_t)b.imported, (uint64_t)b.skipped_loop,
 		(uint64_t)b.gap_lost, (uint64_t)b.nats_pub_failed,
 		(uint64_t)b.import_failed, (uint64_t)b.bad_body);
+	bconf_free(&cf);
 	return rc;
 }

@@ -12,23 +12,9 @@ IPCHUBD=$1
 IPCHUB=$2
 BRIDGE=$3
 TAG=bridge
-NATS=$(command -v nats-server || true)
-if [ -z "$NATS" ]; then
-	echo "SKIP: nats-server is not installed (scripts/install-deps installs it)"
-	exit 77
-fi
-# shellcheck source=cli_lib.sh
-. "$(dirname "$0")/cli_lib.sh"
-
-# Free loopback TCP ports: random, checked against what listens now.
-used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
-ports=()
-while [ ${#ports[@]} -lt 6 ]; do
-	p=$((20000 + RANDOM % 40000))
-	grep -qx "$p" <<<"$used" && continue
-	case " ${ports[*]} " in *" $p "*) continue ;; esac
-	ports+=("$p")
-done
+# shellcheck source=nats_lib.sh
+. "$(dirname "$0")/nats_lib.sh"
+free_ports 6
 client_port() { echo "${ports[$1]}"; }
 route_port() { echo "${ports[$(($1 + 3))]}"; }
 nats_pid=()

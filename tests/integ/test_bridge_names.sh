@@ -10,6 +10,7 @@
 # (sent = delivered + reported-failed), none hangs, and the dead hub's
 # names are released on the other hub within the documented bound.
 # Every wait polls a condition with a generous bound (loaded machines).
+# Bridge b reads its settings from a file (--config).
 # Usage: test_bridge_names.sh IPCHUBD IPCHUB IPCHUB-BRIDGE
 set -uo pipefail
 
@@ -17,23 +18,9 @@ IPCHUBD=$1
 IPCHUB=$2
 BRIDGE=$3
 TAG=bridgenames
-NATS=$(command -v nats-server || true)
-if [ -z "$NATS" ]; then
-	echo "SKIP: nats-server is not installed (scripts/install-deps installs it)"
-	exit 77
-fi
-# shellcheck source=cli_lib.sh
-. "$(dirname "$0")/cli_lib.sh"
-
-# Free loopback TCP ports: random, checked against what listens now.
-used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
-ports=()
-while [ ${#ports[@]} -lt 4 ]; do
-	p=$((20000 + RANDOM % 40000))
-	grep -qx "$p" <<<"$used" && continue
-	case " ${ports[*]} " in *" $p "*) continue ;; esac
-	ports+=("$p")
-done
+# shellcheck source=nats_lib.sh
+. "$(dirname "$0")/nats_lib.sh"
+free_ports 4
 echo "s3cret-$RANDOM" >"$dir/pw"
 chmod 600 "$dir/pw"
 for i in 0 1; do
@@ -72,7 +59,21 @@ start_bridge() { # start_bridge I NAMES...
 	wait_for 15 grep -q "ready" "$dir/bridge$h.err" || { echo "bridge $h did not start"; cat "$dir/bridge$h.err"; exit 1; }
 }
 start_bridge 0 echo sink slow gone absent
-start_bridge 1 bsvc
+# Bridge b takes its settings from a file (the command line adds to it).
+cat >"$dir/b.ini" <<EOF
+[bridge]
+hub = b
+nats = nats://127.0.0.1:${ports[1]},nats://127.0.0.1:${ports[0]}
+user = bridge
+password-file = $dir/pw
+[names]
+export = bsvc
+EOF
+"$BRIDGE" --config "$dir/b.ini" --socket "$dir/b.sock" 2>"$dir/bridgeb.err" &
+bridge_pid[1]=$!
+pids+=($!)
+wait_for 15 grep -q "ready" "$dir/bridgeb.err" || { echo "bridge b did not start"; cat "$dir/bridgeb.err"; exit 1; }
+check "bridge b read its settings file" grep -q "hub b ready.*1 exported names" "$dir/bridgeb.err"
 
 A=(-s "$dir/a.sock")
 B=(-s "$dir/b.sock")
