@@ -78,6 +78,7 @@ static int copy(struct bconf *out, const struct bconf *c)
 	char dummy[8];
 
 	memset(out, 0, sizeof(*out));
+	out->batch = c->batch;
 	for (int k = 0; k < BCONF_NSCALARS_; k++)
 		if (c->v[k] && bconf_set(out, (enum bconf_key)k, c->v[k], dummy,
 					 sizeof(dummy)) < 0)
@@ -99,6 +100,15 @@ static int handler(void *arg, const char *section, const char *key,
 	struct ctx *x = arg;
 	char msg[128];
 
+	if (strcmp(section, "bridge") == 0 && strcmp(key, "nats-batch") == 0) {
+		if (strcmp(value, "yes") && strcmp(value, "no")) {
+			snprintf(x->err, x->cap, "%s: [bridge] nats-batch is yes or no",
+				 x->path);
+			goto fail;
+		}
+		x->work.batch = value[0] == 'y';
+		return 1;
+	}
 	if (strcmp(section, "bridge") == 0) {
 		for (int k = 0; k < BCONF_NSCALARS_; k++) {
 			if (strcmp(key, scalar_keys[k]) != 0)

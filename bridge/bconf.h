@@ -12,6 +12,7 @@
 #ifndef IPCHUB_BRIDGE_BCONF_H
 #define IPCHUB_BRIDGE_BCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define BCONF_MAX_LIST 64  /* patterns or names in one list */
@@ -28,12 +29,13 @@ struct bconf {
 	char *v[BCONF_NSCALARS_];          /* owned; NULL: not set */
 	char *list[BCONF_NLISTS_][BCONF_MAX_LIST]; /* owned */
 	int n[BCONF_NLISTS_];
+	bool batch;                        /* --nats-batch / nats-batch = yes */
 };
 
 /* Read path into c (which may already hold values: lists grow, a scalar
  * the file sets replaces nothing set before by the file itself). The file:
  *   [bridge]  hub, nats, socket, prefix, creds, nkey-seed, user,
- *             password-file, tls-ca, tls-cert, tls-key
+ *             password-file, tls-ca, tls-cert, tls-key, nats-batch (yes|no)
  *   [topics]  export = PATTERN, import = PATTERN  (repeatable)
  *   [names]   export = NAME                       (repeatable)
  * Returns 0, or -1 with a message in err (c keeps what it had before). */

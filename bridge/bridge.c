@@ -92,6 +92,8 @@ static void usage(FILE *f)
 		"      --creds FILE      NATS user credentials file (JWT + nkey seed)\n"
 		"      --nkey-seed FILE  NATS nkey seed file\n"
 		"      --user NAME --password-file FILE  NATS user and password\n"
+		"      --nats-batch      let libnats batch writes (throughput) instead of\n"
+		"                        writing each message at once (latency, default)\n"
 		"      --tls-ca FILE     CA certificate to verify the NATS servers (enables TLS)\n"
 		"      --tls-cert FILE --tls-key FILE  client certificate for TLS\n"
 		"  -h, --help\n");
@@ -264,6 +266,7 @@ static int bridge_loop(struct bridge *b)
 /* How the NATS link authenticates (all optional; paths borrowed). */
 struct nats_auth {
 	const char *creds, *seed, *user, *pwfile, *ca, *cert, *key;
+	bool batch; /* --nats-batch */
 };
 
 /* The first line of a password file, into buf (NUL-terminated). */
@@ -307,6 +310,12 @@ static int nats_setup(struct bridge *b, const char *urls,
 		s = natsOptions_SetNoRandomize(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetNoEcho(o, true);
+	/* Latency: write each publication at once rather than waking
+	 * libnats' flusher thread for it (one thread hop per message on
+	 * each side of a round trip); --nats-batch leaves it to the
+	 * flusher, which batches writes (throughput; BENCHMARKS.md). */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, !a->batch);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -396,6 +405,7 @@ static const struct option long_opts[] = {
 	{"tls-ca", required_argument, NULL, 256 + BCONF_CA},
 	{"tls-cert", required_argument, NULL, 256 + BCONF_CERT},
 	{"tls-key", required_argument, NULL, 256 + BCONF_KEY},
+	{"nats-batch", no_argument, NULL, 'B'},
 	{"help", no_argument, NULL, 'h'},
 	{0, 0, 0, 0}};
 #define SHORT_OPTS "c:H:n:s:e:i:N:p:h"
@@ -419,6 +429,7 @@ static int parse_args(int argc, char **argv, struct bconf *cf)
 	       (c = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': break;
+		case 'B': cf->batch = true; break;
 		case 'H': r = bconf_set(cf, BCONF_HUB, optarg, err, sizeof(err)); break;
 		case 'n': r = bconf_set(cf, BCONF_NATS, optarg, err, sizeof(err)); break;
 		case 's': r = bconf_set(cf, BCONF_SOCKET, optarg, err, sizeof(err)); break;
@@ -517,7 +528,8 @@ int main(int argc, char **argv)
 
 	struct nats_auth auth = {.creds = creds, .seed = seed, .user = user,
 				 .pwfile = cf.v[BCONF_PWFILE], .ca = cf.v[BCONF_CA],
-				 .cert = cf.v[BCONF_CERT], .key = cf.v[BCONF_KEY]};
+				 .cert = cf.v[BCONF_CERT], .key = cf.v[BCONF_KEY],
+				 .batch = cf.batch};
 	int rc = 1;
 	struct remote_conf rconf = {
 		.hub = b.hub, .prefix = b.prefix, .exports = b.names,

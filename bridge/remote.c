@@ -628,11 +628,13 @@ static void on_named(natsConnection *nc, natsSubscription *sub, natsMsg *nm,
 		rc = fed_queue(r->h, &f, len ? natsMsg_GetData(nm) : NULL, len,
 			       NULL);
 	}
-	/* Write now unless more are waiting: the next one writes both. */
+	/* Write (and take what the hub sent meanwhile) unless more are
+	 * waiting: the next one writes both, and the service thread drains
+	 * at its next wake-up. */
 	int pending = 0;
-	if (rc == IPCHUB_OK &&
-	    (natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK ||
-	     pending == 0))
+	bool last = natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK ||
+		    pending == 0;
+	if (rc == IPCHUB_OK && last)
 		rc = ipchub_flush(r->h, REMOTE_DEAD_MS);
 	if (rc == IPCHUB_OK || rc == IPCHUB_E_TIMEOUT) {
 		atomic_fetch_add(&r->sent_in, 1);
@@ -646,7 +648,8 @@ static void on_named(natsConnection *nc, natsSubscription *sub, natsMsg *nm,
 		    rc != IPCHUB_E_BAD_NAME)
 			atomic_store(&r->failed, true);
 	}
-	drain(r);
+	if (last)
+		drain(r);
 	pthread_mutex_unlock(&r->lk);
 done:
 	natsMsg_Destroy(nm);

@@ -40,6 +40,7 @@ static void test_full_file(void **state)
 		   "nats = nats://127.0.0.1:4222,nats://127.0.0.1:4223\n"
 		   "user = bridge\n"
 		   "password-file = /etc/ipchub/pw\n"
+		   "nats-batch = yes\n"
 		   "[topics]\n"
 		   "export = weather.>\n"
 		   "export = alarm.*\n"
@@ -52,6 +53,7 @@ static void test_full_file(void **state)
 	assert_string_equal(c.v[BCONF_USER], "bridge");
 	assert_string_equal(c.v[BCONF_PWFILE], "/etc/ipchub/pw");
 	assert_null(c.v[BCONF_CREDS]);
+	assert_true(c.batch);
 	assert_int_equal(c.n[BCONF_EXPORTS], 2);
 	assert_string_equal(c.list[BCONF_EXPORTS][1], "alarm.*");
 	assert_int_equal(c.n[BCONF_IMPORTS], 1);
@@ -92,6 +94,7 @@ static void test_errors(void **state)
 	expect_error("hub = a\n", "unknown section []");
 	expect_error("[names]\nimport = a\n", "unknown key \"import\" in [names]");
 	expect_error("[bridge]\nhub =\n", "hub is empty");
+	expect_error("[bridge]\nnats-batch = maybe\n", "nats-batch is yes or no");
 	expect_error("[bridge]\nthis is not ini\n", ":2: syntax error");
 	{
 		char big[BCONF_MAX_LIST * 16 + 64], *p = big;
