@@ -604,6 +604,10 @@ static void on_named(natsConnection *nc, natsSubscription *sub, natsMsg *nm,
 	}
 	take_claims(r, nm, &f);
 	pthread_mutex_lock(&r->lk);
+	if (atomic_load(&r->stop) || !r->h) {
+		pthread_mutex_unlock(&r->lk);
+		goto done;
+	}
 	if (reply) {
 		f.id = IN_ID_BASE + ++r->in_seq;
 		q = &r->in[f.id & (REMOTE_SLOTS - 1)];
@@ -682,13 +686,16 @@ static void on_answer(natsConnection *nc, natsSubscription *sub, natsMsg *nm,
 	}
 	pthread_mutex_lock(&r->lk);
 	struct out_req *o = &r->out[token & (REMOTE_SLOTS - 1)];
-	if (o->token == token)
+	/* Stopping: remote_stop() answers what is still pending. */
+	bool live = r->h && !atomic_load(&r->stop);
+	if (live && o->token == token)
 		local_reply(r, o, (int)code, text, code ? NULL : nm);
-	else
+	else if (live)
 		atomic_fetch_add(&r->late, 1); /* timed out here already */
-	if (o->token == 0 || o->token == token)
+	if (live) {
 		(void)ipchub_flush(r->h, REMOTE_DEAD_MS);
-	drain(r);
+		drain(r);
+	}
 	pthread_mutex_unlock(&r->lk);
 done:
 	natsMsg_Destroy(nm);
@@ -710,6 +717,10 @@ static void on_presence(natsConnection *nc, natsSubscription *sub,
 	    strcmp(hub, r->c.hub) == 0)
 		goto done;
 	pthread_mutex_lock(&r->lk);
+	if (atomic_load(&r->stop) || !r->h) {
+		pthread_mutex_unlock(&r->lk);
+		goto done;
+	}
 	i = hub_find(r, hub, hl);
 	if (i < 0 && r->n_hubs < REMOTE_MAX_HUBS) {
 		i = r->n_hubs++;
@@ -847,12 +858,18 @@ void remote_stop(struct remote *r)
 {
 	if (!r)
 		return;
+	bool drained = true;
+
 	atomic_store(&r->stop, true);
 	if (r->thread_started)
 		pthread_join(r->thread, NULL);
+	/* No callback may run once r is freed: drain each subscription and
+	 * wait for its callbacks to finish (they see stop and do nothing). */
 	for (int i = 0; i < 3; i++)
 		if (r->subs[i]) {
-			natsSubscription_Unsubscribe(r->subs[i]);
+			if (natsSubscription_Drain(r->subs[i]) != NATS_OK ||
+			    natsSubscription_WaitForDrainCompletion(r->subs[i], 2000) != NATS_OK)
+				drained = false;
 			natsSubscription_Destroy(r->subs[i]);
 		}
 	if (r->h) {
@@ -863,8 +880,14 @@ void remote_stop(struct remote *r)
 				local_reply(r, &r->out[s], IPCHUB_E_PEER_GONE,
 					    "the bridge is stopping", NULL);
 		(void)ipchub_flush(r->h, 1000);
-		pthread_mutex_unlock(&r->lk);
 		ipchub_close(r->h);
+		r->h = NULL;
+		pthread_mutex_unlock(&r->lk);
+	}
+	if (!drained) {
+		/* A callback may still hold r: leave it to the process exit. */
+		fprintf(stderr, "ipchub-bridge: names: NATS callbacks did not finish\n");
+		return;
 	}
 	for (int i = 0; i < r->n_hubs; i++)
 		free(r->hubs[i].names);
