@@ -48,7 +48,8 @@
 
 #define WAIT_MS 30000
 #define MANY 10000
-#define QUOTA 64
+#define QUOTA 64 /* --max-fds-per-conn of the flood and kill tests */
+#define QUOTA_ARG "64"
 #define PING_ID (MANY + 1)
 
 static const uint8_t nil_body[] = { 0xc0 };
@@ -389,7 +390,7 @@ static void send_marker(ipchub *obs, const char *to)
  * broker closes what it held for it. */
 static void never_reads(bool drain)
 {
-	static const char *const args[] = { "--max-fds-per-conn", "64", NULL };
+	static const char *const args[] = { "--max-fds-per-conn", QUOTA_ARG, NULL };
 	struct ff t;
 	struct flood f;
 
@@ -500,7 +501,7 @@ static pid_t spawn_dying_sender(const struct hub *hub, int pass)
 
 static void test_sender_killed(void **state)
 {
-	static const char *const args[] = { "--max-fds-per-conn", "64", NULL };
+	static const char *const args[] = { "--max-fds-per-conn", QUOTA_ARG, NULL };
 	struct ff t;
 	uint64_t passed = 0;
 
@@ -586,6 +587,8 @@ static void tight_receiver(const struct hub *hub, int tell)
 			top = i;
 	rl = saved;
 	rl.rlim_cur = (rlim_t)top + 64;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
 	KID_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 	fill = calloc(rl.rlim_cur, sizeof(int));
 	KID_CHECK(fill != NULL);
