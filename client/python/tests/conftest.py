@@ -2,6 +2,7 @@
 temporary socket, started per test, killed (by its own pid) afterwards."""
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,23 @@ class Broker:
             raise RuntimeError("ipchubd not found at %s: build it or set IPCHUBD" % IPCHUBD)
         self.proc = subprocess.Popen([IPCHUBD, "--socket", self.socket, "--log-level", "warn",
                                       *extra], stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.socket):
+        # The socket file appears at bind(), before listen(): ready is
+        # when a connection is accepted (the probe closes before HELLO).
+        deadline = time.monotonic() + 30
+        while not self._accepts():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("ipchubd did not start")
             time.sleep(0.01)
+
+    def _accepts(self):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            probe.connect(self.socket)
+            return True
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        finally:
+            probe.close()
 
     def stop(self):
         if self.proc.poll() is None:
