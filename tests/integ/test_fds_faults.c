@@ -412,6 +412,8 @@ static void never_reads(bool drain)
 		uint32_t got = drain_until_marker(t.rx, f.fate, t.p[1]);
 
 		/* sent = delivered + reported failed, each id exactly once */
+		print_message("never_reads: %u delivered + %u QUEUE_FULL = %u sent\n",
+			      got, f.queue_full, MANY);
 		assert_int_equal(got + f.queue_full, MANY);
 		for (uint32_t id = 1; id <= MANY; id++)
 			assert_true(f.fate[id] != 0);
@@ -472,6 +474,7 @@ static void test_total_quota(void **state)
 	send_marker(t.obs, "ff.sink");
 	uint32_t got = drain_until_marker(t.rx, f.fate, t.p[1]);
 
+	print_message("total_quota: ids 1..%u delivered, then LIMIT\n", got);
 	assert_true(got >= 1 && got < MANY);
 	for (uint32_t id = 1; id <= MANY; id++)
 		assert_int_equal(f.fate[id], id <= got ? 2 : 0);
@@ -544,6 +547,8 @@ static void test_sender_killed(void **state)
 		while ((rc = drain_one(&d, WAIT_MS)) == 1)
 			;
 		assert_int_equal(rc, 0);
+		print_message("sender_killed round %d: %u delivered whole\n", round,
+			      d.got);
 		passed += d.got;
 		assert_int_equal(hub_stat_u64(t.obs, "fds_passed"), passed);
 		expect_stat(t.obs, "fds_in_flight", 0, false);
