@@ -97,6 +97,67 @@ static int gen_mpr(const char *dir)
 	return rc;
 }
 
+/* ---- seeds of fuzz_frame for descriptor passing (PROTOCOL.md 6.8) ------- */
+
+/* kind/dir header with the sample's required keys, flags and fds (each
+ * only when non-zero), written as DIR/name. fds 0 with FH(WK_FDS) in
+ * extra writes the key with the value 0 (illegal). */
+static int put_fds_frame(const char *dir, const char *name, int kind,
+			 uint32_t flags, uint32_t fds, bool with_fds_key)
+{
+	struct frame_hdr h;
+	uint8_t out[FRAME_ENC_MAX];
+	uint32_t req = 0;
+
+	for (size_t s = 0; s < N_SAMPLE_KINDS; s++)
+		if (sample_kinds[s].kind == kind) {
+			req = sample_kinds[s].req;
+			break;
+		}
+	sample_build(&h, kind, req, SV_TYPICAL);
+	if (flags) {
+		h.flags = flags;
+		h.has |= FH(WK_FLAGS);
+	}
+	if (with_fds_key) {
+		h.fds = fds;
+		h.has |= FH(WK_FDS);
+	}
+	return write_file(dir, name, out, build(out, sizeof(out), &h, NULL, 0));
+}
+
+/* WF_FDS in HELLO and WELCOME, key 31 (fds) at its bounds on the kinds
+ * that carry it, and the illegal values: 0, over the per-frame maximum,
+ * with a batch, on a kind that takes none, FDS on a SEND's flags. */
+static int gen_frame_fds(const char *dir)
+{
+	const uint32_t max = IPCHUB_MAX_FDS_PER_FRAME;
+	int rc = 0;
+
+	rc |= put_fds_frame(dir, "hello-c2b-fds", WIRE_HELLO, WF_FDS, 0, false);
+	rc |= put_fds_frame(dir, "hello-c2b-batch-fds", WIRE_HELLO,
+			    WF_BATCH | WF_FDS, 0, false);
+	rc |= put_fds_frame(dir, "welcome-b2c-fds", WIRE_WELCOME,
+			    WF_BATCH | WF_FDS, 0, false);
+	rc |= put_fds_frame(dir, "send-c2b-fds-1", WIRE_SEND, 0, 1, true);
+	rc |= put_fds_frame(dir, "send-c2b-fds-max-nowait", WIRE_SEND,
+			    WF_NOWAIT, max, true);
+	rc |= put_fds_frame(dir, "request-c2b-fds-max", WIRE_REQUEST, 0, max,
+			    true);
+	rc |= put_fds_frame(dir, "reply-c2b-fds-1", WIRE_REPLY, 0, 1, true);
+	rc |= put_fds_frame(dir, "send-c2b-fds-zero", WIRE_SEND, 0, 0, true);
+	rc |= put_fds_frame(dir, "send-c2b-fds-over", WIRE_SEND, 0, max + 1,
+			    true);
+	rc |= put_fds_frame(dir, "send-c2b-fds-u32max", WIRE_SEND, 0,
+			    UINT32_MAX, true);
+	rc |= put_fds_frame(dir, "send-c2b-fds-batch", WIRE_SEND, WF_BATCH, 1,
+			    true);
+	rc |= put_fds_frame(dir, "send-c2b-flag-fds", WIRE_SEND, WF_FDS, 0,
+			    false);
+	rc |= put_fds_frame(dir, "ping-c2b-fds", WIRE_PING, 0, 1, true);
+	return rc;
+}
+
 /* ---- seeds of fuzz_broker and fuzz_handshake ----------------------------- */
 
 struct seed {
@@ -313,6 +374,27 @@ static int gen_broker(const char *dir)
 		put(&s, &h, big, sizeof(big));
 		rc |= write_file(dir, "send-8k", s.buf, s.len);
 	}
+	/* Descriptors claimed (fds) that no control message brought: the
+	 * first claim is PROTOCOL, fatal; the frames after it are not read. */
+	s.len = 0;
+	put_send(&s, 23, "svc.echo", 0, body, sizeof(body));
+	frame_init(&h, WIRE_SEND);
+	h.id = 24;
+	h.fds = 1;
+	h.has |= FH(WK_ID) | FH(WK_FDS);
+	frame_set_str(&h, WK_TO, "svc.echo", 8);
+	put(&s, &h, body, sizeof(body));
+	put_id_name(&s, WIRE_PING, 25, WK_TO, NULL);
+	rc |= write_file(dir, "send-fds-none-came", s.buf, s.len);
+
+	s.len = 0;
+	frame_init(&h, WIRE_REQUEST);
+	h.id = 26;
+	h.fds = IPCHUB_MAX_FDS_PER_FRAME;
+	h.has |= FH(WK_ID) | FH(WK_FDS);
+	frame_set_str(&h, WK_TO, WIRE_SVC_PING, strlen(WIRE_SVC_PING));
+	put(&s, &h, NULL, 0);
+	rc |= write_file(dir, "request-svc-fds", s.buf, s.len);
 	return rc | gen_batches(dir);
 }
 
@@ -362,6 +444,12 @@ static int gen_handshake(const char *dir)
 	put(&s, &h, NULL, 0);
 	put_send(&s, 3, "x", WF_BATCH, (const uint8_t *)"\x91\x01", 2);
 	rc |= write_file(dir, "hello-batch", s.buf, s.len);
+	s.len = 0;
+	h.flags = WF_BATCH | WF_FDS; /* takes descriptors */
+	put(&s, &h, NULL, 0);
+	put_id_name(&s, WIRE_REGISTER, 2, WK_NAME, "x");
+	put_id_name(&s, WIRE_SEND, 3, WK_TO, "x");
+	rc |= write_file(dir, "hello-fds", s.buf, s.len);
 	{
 		/* Just over the pre-handshake frame limit. */
 		uint8_t pre[4];
@@ -495,6 +583,31 @@ static int gen_sess(const char *dir)
 	s.len = 0;
 	put_delivery(&s, 7, WF_BATCH, big, sizeof(big));
 	rc |= write_sess(dir, "batch-big", &s);
+	/* A delivery claiming a descriptor (none can come with the bytes),
+	 * and FDS_UNSUPPORTED answering one of ours. */
+	{
+		struct frame_hdr h;
+
+		s.len = 0;
+		frame_init(&h, WIRE_SEND);
+		h.id = 8;
+		h.from_id = 3;
+		h.fds = 2;
+		h.has |= FH(WK_ID) | FH(WK_FROM_ID) | FH(WK_FDS);
+		frame_set_str(&h, WK_TO, "me", 2);
+		put(&s, &h, one + 1, 1);
+		rc |= write_sess(dir, "send-fds", &s);
+		s.len = 0;
+		frame_init(&h, WIRE_ERROR);
+		h.id = 9;
+		h.code = WIRE_E_FDS_UNSUPPORTED;
+		h.ref = WIRE_SEND;
+		h.has |= FH(WK_ID) | FH(WK_CODE) | FH(WK_REF);
+		frame_set_str(&h, WK_TO, "node-peer", 9);
+		put(&s, &h, NULL, 0);
+		put_delivery(&s, 10, 0, one + 1, 1);
+		rc |= write_sess(dir, "error-fds-unsupported", &s);
+	}
 	return rc;
 }
 
@@ -582,5 +695,6 @@ int main(int argc, char **argv)
 		rc |= write_file(argv[1], "reply-c2b-str-body", out, n);
 	}
 	rc |= write_file(argv[1], "stream-several", stream, slen);
+	rc |= gen_frame_fds(argv[1]);
 	return rc ? 1 : 0;
 }

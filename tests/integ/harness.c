@@ -253,8 +253,13 @@ long hub_rss_kib(const struct hub *hub)
 
 int hub_fd_count(const struct hub *hub)
 {
+	return pid_fd_count(hub->pid);
+}
+
+int pid_fd_count(pid_t pid)
+{
 	char p[64];
-	snprintf(p, sizeof(p), "/proc/%d/fd", (int)hub->pid);
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(p);
 	int n = 0;
 	if (!d)

@@ -52,6 +52,9 @@ ipchub *hub_client(const struct hub *hub, const char *name);
 /* Resident set size of the broker in KiB, and its open fd count. */
 long hub_rss_kib(const struct hub *hub);
 int hub_fd_count(const struct hub *hub);
+/* Open fds of any process (-1 if /proc cannot say); for the calling
+ * process the count includes the directory stream read to count them. */
+int pid_fd_count(pid_t pid);
 
 /* Raw connection: connect a plain socket (blocking), optionally perform
  * the HELLO/WELCOME handshake by hand. Returns the fd. */

@@ -10,12 +10,20 @@
  *   msgpack type, packed with msgpack-c, goes to "node-peer" as a request
  *   and as a send; Node decodes and re-encodes it, and the bytes that come
  *   back must equal the bytes sent. The verdict goes to node-peer as the
- *   string "c-ok" or "c-fail: <why>".
+ *   string "c-ok" or "c-fail: <why>";
+ * - the string "c-fds" sends a pipe's write end to "node-peer" with
+ *   ipchub_send_fds() and ipchub_request_fds(): the Node client announces
+ *   no FDS, so each must come back as FDS_UNSUPPORTED with its id and
+ *   "to", and the broker must have closed its copies (the read end sees
+ *   EOF once ours is closed). The verdict goes to node-peer as "c-fds-ok"
+ *   or "c-fds-fail: <why>".
  * Exit status 0 after "c-bye", 1 on any failure of its own.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ipchub.h"
 
@@ -127,6 +135,46 @@ static const char *c_to_node(ipchub *h)
 	return why;
 }
 
+/* The fd fallback towards a receiver without FDS; NULL or why it failed. */
+static const char *fds_to_node(ipchub *h)
+{
+	static const char nil[] = "\xc0";
+	ipchub_msg *m = NULL;
+	const char *why = NULL;
+	struct pollfd pf;
+	uint64_t id = 0;
+	int p[2];
+	char c;
+
+	if (pipe(p))
+		return "pipe failed";
+	if (ipchub_send_fds(h, "node-peer", nil, 1, &p[1], 1, &id) ||
+	    ipchub_flush(h, 5000))
+		why = "send_fds failed locally";
+	else if (ipchub_recv(h, 5000, &m) != IPCHUB_OK)
+		why = "no answer to the send with a descriptor";
+	else if (ipchub_msg_error(m) != IPCHUB_E_FDS_UNSUPPORTED)
+		why = "the send's answer is not FDS_UNSUPPORTED";
+	else if (ipchub_msg_id(m) != id)
+		why = "FDS_UNSUPPORTED does not carry the send's id";
+	else if (!ipchub_msg_to(m) || strcmp(ipchub_msg_to(m), "node-peer"))
+		why = "FDS_UNSUPPORTED does not name node-peer";
+	ipchub_msg_free(m);
+	m = NULL;
+	if (!why && ipchub_request_fds(h, "node-peer", nil, 1, &p[1], 1, 5000,
+				       &m) != IPCHUB_E_FDS_UNSUPPORTED)
+		why = "the request with a descriptor is not FDS_UNSUPPORTED";
+	ipchub_msg_free(m);
+	/* Every copy of the write end but ours is closed: EOF after ours. */
+	close(p[1]);
+	pf.fd = p[0];
+	pf.events = POLLIN;
+	if (!why && (poll(&pf, 1, 5000) != 1 || read(p[0], &c, 1) != 0))
+		why = "a copy of the descriptor is still open";
+	close(p[0]);
+	return why;
+}
+
 int main(int argc, char **argv)
 {
 	struct ipchub_opts o = {.socket = argc > 1 ? argv[1] : NULL};
@@ -164,6 +212,15 @@ int main(int argc, char **argv)
 			msgpack_pack_str_with_body(&p.pk, verdict, strlen(verdict));
 			ipchub_send(h, "node-peer", p.buf.data, p.buf.size, NULL);
 			ipchub_flush(h, 5000);
+		} else if (is_str(m, "c-fds")) {
+			const char *why = fds_to_node(h);
+			char verdict[256];
+
+			snprintf(verdict, sizeof(verdict),
+				 why ? "c-fds-fail: %s" : "c-fds-ok", why);
+			ipchub_pack_reset(&p);
+			msgpack_pack_str_with_body(&p.pk, verdict, strlen(verdict));
+			ipchub_send(h, "node-peer", p.buf.data, p.buf.size, NULL);
 		} else if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
 			pack_echo(&p, m);
 			ipchub_reply(h, m, p.buf.data, p.buf.size);

@@ -2,7 +2,7 @@
 /*
  * errors.js - the closed set of ipchub error codes and the IpchubError class.
  *
- * Wire codes 0..20 are PROTOCOL.md section 7; local codes 64.. never appear
+ * Wire codes 0..22 are PROTOCOL.md section 7; local codes 64.. never appear
  * on the wire and share their numbers with the C library (client/ipchub.h).
  * Every error this package produces is an IpchubError whose `.code` is the
  * upper-case name ('NO_SUCH_PEER') and `.codeNumber` the number (8).
@@ -31,6 +31,7 @@ const WIRE_CODES = Object.freeze({
   INTERNAL: 19,
   BAD_BODY: 20,
   BAD_FILTER: 21,
+  FDS_UNSUPPORTED: 22, // only C senders of descriptors get it: this client sends none
 });
 
 const LOCAL_CODES = Object.freeze({

@@ -35,7 +35,10 @@ const SAMPLES = [
   { all: [1, -1, 2n ** 63n, 0.25, 'str', Buffer.from('bin'), null, true, { k: 'v' }] },
 ];
 
-test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways', { timeout: 30000 }, async (t) => {
+// A broker, c_peer on it and a Node hub "node-peer"; fn(hub, next,
+// exited) runs the exchange (next() waits for the C peer's next message
+// to node-peer, exited resolves when c_peer exits); all is stopped after.
+async function withCPeer(fn) {
   assert.ok(fs.existsSync(C_PEER), `c_peer not built at ${C_PEER} (cmake --build build)`);
   const broker = await startBroker();
   const cpeer = spawn(C_PEER, [broker.socket], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -47,8 +50,6 @@ test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways
       cpeer.on('exit', (code) => reject(new Error(`c_peer exited early (${code})`)));
     });
     hub = await connect({ socket: broker.socket, name: 'node-peer', reconnect: false });
-    // What the C peer sends us: its echoes of our sends, its own sample
-    // (to be sent back as decoded), and its verdict.
     const inbox = [];
     let waiter = null;
     hub.on('message', (msg, from) => {
@@ -61,7 +62,18 @@ test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways
       waiter = null;
       return inbox.shift();
     };
+    await fn(hub, next, exited);
+  } finally {
+    if (hub) await hub.close();
+    cpeer.kill();
+    await broker.stop();
+  }
+}
 
+test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways', { timeout: 30000 }, async () => {
+  await withCPeer(async (hub, next, exited) => {
+    // What the C peer sends us: its echoes of our sends, its own sample
+    // (to be sent back as decoded), and its verdict.
     for (const v of SAMPLES) {
       const want = Buffer.from(encode(v));
       // Node -> C request, C replies with the bytes it got.
@@ -88,9 +100,27 @@ test('a C peer and a Node peer exchange every msgpack type byte-exact, both ways
     hub.send('c-peer', 'c-bye');
     const [code] = await exited;
     assert.equal(code, 0);
-  } finally {
-    if (hub) await hub.close();
-    cpeer.kill();
-    await broker.stop();
-  }
+  });
+});
+
+// Descriptors towards Node (PROTOCOL.md 6.8): the Node client announces no
+// FDS, so a C sender's ipchub_send_fds()/ipchub_request_fds() to it is
+// answered FDS_UNSUPPORTED with the id (c_peer checks that, and that the
+// broker closed its copies). Nothing reaches the Node side: the next
+// message is c_peer's verdict, no descriptor was installed in this
+// process (its /proc/self/fd count is unchanged) and the connection goes
+// on working.
+test('descriptors sent to a Node receiver come back FDS_UNSUPPORTED; Node gets nothing broken', { timeout: 30000 }, async () => {
+  await withCPeer(async (hub, next, exited) => {
+    hub.handle(async () => { throw new Error('no request may reach node-peer'); });
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length;
+    hub.send('c-peer', 'c-fds');
+    assert.equal(await next(), 'c-fds-ok');
+    assert.equal(fs.readdirSync('/proc/self/fd').length, fdsBefore);
+    const echoed = await hub.request('c-peer', 'still here', { timeout: 5000 });
+    assert.deepEqual(echoed, Buffer.from(encode('still here')));
+    hub.send('c-peer', 'c-bye');
+    const [code] = await exited;
+    assert.equal(code, 0);
+  });
 });

@@ -25,23 +25,23 @@ class Broker:
             raise RuntimeError("ipchubd not found at %s: build it or set IPCHUBD" % IPCHUBD)
         self.proc = subprocess.Popen([IPCHUBD, "--socket", self.socket, "--log-level", "warn",
                                       *extra], stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        # Ready when a connect succeeds: the socket file exists from bind(),
-        # a moment before listen() (connect gives ECONNREFUSED in between).
+        # The socket file appears at bind(), before listen(): ready is
+        # when a connection is accepted (the probe closes before HELLO).
+        deadline = time.monotonic() + 30
         while not self._accepts():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("ipchubd did not start")
             time.sleep(0.01)
 
     def _accepts(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            s.connect(self.socket)
+            probe.connect(self.socket)
             return True
-        except OSError:
+        except (FileNotFoundError, ConnectionRefusedError):
             return False
         finally:
-            s.close()
+            probe.close()
 
     def stop(self):
         if self.proc.poll() is None:
