@@ -47,8 +47,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +65,7 @@
 #include "msg.h"
 #include "name.h"
 #include "sess.h"
+#include "xport.h"
 
 
 enum wait_for {
@@ -88,7 +87,7 @@ struct wait {
 };
 
 struct ipchub {
-	int fd;
+	xport_sock fd;
 	bool eof; /* the broker closed its end; drain, then die */
 	struct sess s;
 	struct wait w;
@@ -105,7 +104,7 @@ struct ipchub {
 	 * output stream (out_done + bytes still buffered). */
 	struct fdq in_fds, out_fds;
 	uint64_t out_done; /* bytes ever written */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+	char path[XPORT_PATH_MAX];
 };
 
 /* ---- time ----------------------------------------------------------- */
@@ -205,7 +204,7 @@ static int do_write(ipchub *h)
 		struct fdq_group g;
 		struct iovec iov;
 		uint32_t nf = 0;
-		ssize_t n;
+		xport_ssize n;
 
 		if (len == 0)
 			return 0;
@@ -225,7 +224,7 @@ static int do_write(ipchub *h)
 		}
 		iov.iov_base = (void *)p;
 		iov.iov_len = len;
-		n = fdq_send(h->fd, &iov, 1, fds, nf);
+		n = xport_send(h->fd, &iov, 1, fds, nf);
 		if (n > 0) {
 			if (nf)
 				fdq_drop(&h->out_fds, nf);
@@ -254,7 +253,7 @@ static int do_read(ipchub *h)
 	struct iovec iov;
 	uint8_t *p;
 	size_t cap;
-	ssize_t n;
+	xport_ssize n;
 	int rc;
 
 	if (h->eof)
@@ -264,10 +263,10 @@ static int do_read(ipchub *h)
 		return rc;
 	iov.iov_base = p;
 	iov.iov_len = cap;
-	n = fdq_recv(h->fd, &iov, 1, fds, &nfds);
+	n = xport_recv(h->fd, &iov, 1, fds, &nfds);
 	if (n < 0 && errno == EBADMSG) {
 		/* More descriptors than a frame carries: the broker broke
-		 * the protocol (fdq_recv closed what came). */
+		 * the protocol (xport_recv closed what came). */
 		sess_kill(&h->s, IPCHUB_E_PROTOCOL);
 		return h->s.dead;
 	}
@@ -635,22 +634,15 @@ static int map_connect_errno(int err)
 /* Connect the non-blocking socket before the deadline. */
 static int sock_connect(ipchub *h, int64_t deadline)
 {
-	struct sockaddr_un sa;
-	socklen_t salen;
-
-	if (addr_sockaddr(h->path, &sa, &salen) < 0)
-		return IPCHUB_E_INVALID;
-	h->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (h->fd < 0)
-		return map_connect_errno(errno);
 	for (;;) {
-		struct pollfd pfd = {.fd = h->fd, .events = POLLOUT};
-		int err = 0, n;
-		socklen_t elen = sizeof(err);
+		struct pollfd pfd = {.events = POLLOUT};
+		int err, n, r = xport_connect(h->path, &h->fd);
 
-		if (connect(h->fd, (struct sockaddr *)&sa, salen) == 0)
+		if (r == 0)
 			return IPCHUB_OK;
-		if (errno == EAGAIN) {
+		if (r == -EINVAL || r == -ENAMETOOLONG)
+			return IPCHUB_E_INVALID;
+		if (r == -EAGAIN) {
 			/* Backlog full: AF_UNIX does not queue the attempt. */
 			if (now_ns() >= deadline)
 				return IPCHUB_E_TIMEOUT;
@@ -658,15 +650,15 @@ static int sock_connect(ipchub *h, int64_t deadline)
 				return IPCHUB_E_INTERRUPTED;
 			continue;
 		}
-		if (errno != EINPROGRESS)
-			return map_connect_errno(errno);
+		if (r != -EINPROGRESS)
+			return map_connect_errno(-r);
+		pfd.fd = h->fd;
 		n = poll(&pfd, 1, poll_timeout(deadline));
 		if (n < 0)
 			return map_connect_errno(errno);
 		if (n == 0)
 			return IPCHUB_E_TIMEOUT;
-		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			return IPCHUB_E_IO;
+		err = xport_connect_result(h->fd);
 		return err ? map_connect_errno(err) : IPCHUB_OK;
 	}
 }
@@ -712,8 +704,7 @@ static void handle_free(ipchub *h)
 	sess_destroy(&h->s);
 	(void)fdq_clear(&h->in_fds);
 	(void)fdq_clear(&h->out_fds);
-	if (h->fd >= 0)
-		close(h->fd);
+	xport_close(h->fd);
 	free(h);
 }
 
@@ -753,7 +744,7 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 			key_wipe(&key);
 		return IPCHUB_E_NOMEM;
 	}
-	h->fd = -1;
+	h->fd = XPORT_NONE;
 	sess_init(&h->s);
 	h->s.fds_rx = true; /* do_read() takes descriptors */
 	fdq_init(&h->in_fds);
@@ -813,7 +804,7 @@ const char *ipchub_socket_path(const ipchub *h) { return h->path; }
 
 size_t ipchub_max_frame(const ipchub *h) { return h->s.max_frame; }
 
-int ipchub_fd(const ipchub *h) { return h->fd; }
+int ipchub_fd(const ipchub *h) { return (int)h->fd; }
 
 int ipchub_set_spin(ipchub *h, unsigned spin_us)
 {
