@@ -50,7 +50,8 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 		c->agent[h->agent_len] = '\0';
 	}
 	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
-	c->fds_rx = (h->flags & WF_FDS) != 0;
+	/* Only where the transport carries them (not Windows pipes). */
+	c->fds_rx = (h->flags & WF_FDS) != 0 && xport_passes_fds();
 	frame_init(&w, WIRE_WELCOME);
 	w.ver = hi;
 	w.conn = c->id;

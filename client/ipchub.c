@@ -682,8 +682,9 @@ static int authenticate(ipchub *h, const struct key *k, int64_t deadline)
 		.conn = h->s.conn,
 		.challenge = h->s.challenge,
 		.nonce = f.nonce,
-		/* SO_PEERCRED records the effective uid at connect(). */
-		.uid = (uint32_t)geteuid(),
+		/* What the broker read at accept (SO_PEERCRED: the
+		 * effective uid at connect(); Windows: the SID's RID). */
+		.uid = xport_self_uid(),
 		.pk = k->pk,
 	};
 	key_sign(k, &in, f.sig);
@@ -746,7 +747,7 @@ int ipchub_connect(const struct ipchub_opts *opts, ipchub **out)
 	}
 	h->fd = XPORT_NONE;
 	sess_init(&h->s);
-	h->s.fds_rx = true; /* do_read() takes descriptors */
+	h->s.fds_rx = xport_passes_fds(); /* do_read() takes descriptors */
 	fdq_init(&h->in_fds);
 	fdq_init(&h->out_fds);
 	if (addr_resolve(opts ? opts->socket : NULL, h->path,
@@ -872,11 +873,14 @@ int ipchub_unregister(ipchub *h, const char *name, int timeout_ms)
 
 /* Duplicates of the caller's n descriptors (close-on-exec) into dup:
  * IPCHUB_OK, or IPCHUB_E_INVALID (too many, NULL, one not open) /
- * IPCHUB_E_NOMEM with nothing left open. */
+ * IPCHUB_E_NOMEM with nothing left open, or IPCHUB_E_FDS_UNSUPPORTED on a
+ * transport that carries none (Windows named pipes, xport.h). */
 static int fds_dup(const int *fds, size_t n, int *dup)
 {
 	if (n > IPCHUB_MAX_FDS_PER_FRAME || (n && !fds))
 		return IPCHUB_E_INVALID;
+	if (n && !xport_passes_fds())
+		return IPCHUB_E_FDS_UNSUPPORTED;
 	for (size_t i = 0; i < n; i++) {
 		dup[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 		if (dup[i] < 0) {

@@ -151,4 +151,9 @@ void xport_close(xport_sock s);
 /* Whether this transport passes descriptors (SCM_RIGHTS). */
 bool xport_passes_fds(void);
 
+/* The uid a listener sees for this process (struct xport_cred.uid): the
+ * effective uid on Unix, the last sub-authority of the process user's SID
+ * on Windows ((uint32_t)-1 if the token cannot be read). */
+uint32_t xport_self_uid(void);
+
 #endif

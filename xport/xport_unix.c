@@ -421,3 +421,8 @@ bool xport_passes_fds(void)
 {
 	return true;
 }
+
+uint32_t xport_self_uid(void)
+{
+	return (uint32_t)geteuid();
+}

@@ -24,7 +24,9 @@
 
 #ifdef _WIN32
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
+#include "addr.h"
 #define getpid() ((long)GetCurrentProcessId())
 #else
 #include <fcntl.h>
@@ -184,29 +186,76 @@ static void bulk(xport_sock a, xport_sock b)
 	free(inb);
 }
 
-/* Our own user, as the listener should see us. */
-static void check_cred(const struct xport_cred *c)
-{
-	CHECK(c->pid == (long)getpid());
 #ifdef _WIN32
+/* This process's user SID as a string (LocalFree it). */
+static char *self_sid(void)
+{
 	HANDLE tok;
 	DWORD len = 0;
 	TOKEN_USER *tu;
 	char *sid = NULL;
-	const char *dash;
 
 	CHECK(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok));
 	GetTokenInformation(tok, TokenUser, NULL, 0, &len);
 	CHECK((tu = malloc(len)) != NULL);
 	CHECK(GetTokenInformation(tok, TokenUser, tu, len, &len));
 	CHECK(ConvertSidToStringSidA(tu->User.Sid, &sid));
-	printf("peer sid %s uid %lu\n", c->sid, (unsigned long)c->uid);
-	CHECK(strcmp(c->sid, sid) == 0);
-	dash = strrchr(sid, '-');
-	CHECK(dash && c->uid == (uint32_t)strtoul(dash + 1, NULL, 10));
-	LocalFree(sid);
 	free(tu);
 	CloseHandle(tok);
+	return sid;
+}
+
+/* The pipe's DACL, read through a raw client handle: protected, our user
+ * and SYSTEM only. The raw connection is then accepted and closed. */
+static void check_dacl(struct xport_listener *l, const char *path)
+{
+	HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+			       OPEN_EXISTING, 0, NULL);
+	PSECURITY_DESCRIPTOR sd = NULL;
+	char *sddl = NULL, *sid = self_sid(), want[256], mapped[256];
+	struct xport_cred c;
+	xport_sock srv;
+	int r;
+
+	CHECK(h != INVALID_HANDLE_VALUE);
+	CHECK(GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+			      NULL, NULL, NULL, NULL, &sd) == ERROR_SUCCESS);
+	CHECK(ConvertSecurityDescriptorToStringSecurityDescriptorA(
+		sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &sddl, NULL));
+	printf("pipe dacl %s\n", sddl);
+	/* As written (Wine 8.0 keeps generic rights) or with GENERIC_ALL
+	 * mapped to the pipe's FILE_ALL_ACCESS (Windows). */
+	snprintf(want, sizeof(want), "D:P(A;;GA;;;%s)(A;;GA;;;SY)", sid);
+	snprintf(mapped, sizeof(mapped), "D:P(A;;FA;;;%s)(A;;FA;;;SY)", sid);
+	CHECK(strcmp(sddl, want) == 0 || strcmp(sddl, mapped) == 0);
+	LocalFree(sddl);
+	LocalFree(sd);
+	LocalFree(sid);
+	for (;;) {
+		CHECK(wait_sock(l->sock, true));
+		r = xport_accept(l, &srv, &c);
+		if (r == 0)
+			break;
+		CHECK(r == -EAGAIN);
+	}
+	CloseHandle(h);
+	expect_eof(srv);
+	xport_close(srv);
+}
+#endif
+
+/* Our own user, as the listener should see us. */
+static void check_cred(const struct xport_cred *c)
+{
+	CHECK(c->pid == (long)getpid());
+#ifdef _WIN32
+	char *sid = self_sid();
+	const char *dash = strrchr(sid, '-');
+
+	printf("peer sid %s uid %lu\n", c->sid, (unsigned long)c->uid);
+	CHECK(strcmp(c->sid, sid) == 0);
+	CHECK(dash && c->uid == (uint32_t)strtoul(dash + 1, NULL, 10));
+	LocalFree(sid);
 #else
 	CHECK(c->uid == (uint32_t)getuid());
 	CHECK(c->gid == (uint32_t)getgid());
@@ -261,7 +310,16 @@ int main(void)
 #ifdef _WIN32
 	WSADATA wsa;
 
+	char user[257], want[300];
+	DWORD ulen = sizeof(user);
+
 	CHECK(WSAStartup(MAKEWORD(2, 2), &wsa) == 0);
+	/* The default pipe name. */
+	CHECK(GetUserNameA(user, &ulen));
+	snprintf(want, sizeof(want), "\\\\.\\pipe\\ipchub-%s", user);
+	CHECK(addr_resolve(NULL, path, sizeof(path)) == 0);
+	printf("default path %s\n", path);
+	CHECK(strcmp(path, want) == 0);
 	snprintf(path, sizeof(path), "\\\\.\\pipe\\ipchub-test-%ld", getpid());
 	snprintf(missing, sizeof(missing), "\\\\.\\pipe\\ipchub-none-%ld",
 		 getpid());
@@ -278,8 +336,12 @@ int main(void)
 	CHECK(r == 0);
 	CHECK(strcmp(l.path, path) == 0);
 
+#ifdef _WIN32
+	check_dacl(&l, path);
+#endif
 	connect_pair(&l, path, &cli, &srv, &cred);
 	check_cred(&cred);
+	CHECK(cred.uid == xport_self_uid());
 
 	send_all(cli, "hello", 5);
 	CHECK(wait_sock(srv, true));
