@@ -24,8 +24,9 @@
  * Nothing buffers without bound. End of stream crosses too: the pipe
  * reader shuts down the socket's sending side when the pipe breaks; the
  * socket reader, at the socket's end of stream, flushes the pipe (waits
- * until the far end has read what was written), cancels the pending pipe
- * read and closes. The last of the two threads to finish closes the pipe
+ * until the far end has read what was written) and sets the bridge's stop
+ * event, which cancels the pipe reader's pending read or keeps it from
+ * starting another. The last of the two threads to finish closes the pipe
  * handle and the bridge socket and frees the bridge.
  *
  * Listening: an acceptor thread keeps one pipe instance waiting in
@@ -223,6 +224,7 @@ struct bridge {
 	HANDLE pipe;         /* overlapped; closed by the last thread */
 	SOCKET sock;         /* blocking; closed by the last thread */
 	OVERLAPPED rd_ov;    /* pipe -> socket thread's read */
+	HANDLE stop;         /* manual reset: the socket side has ended */
 	LONG refs;           /* threads still running */
 	char rd_buf[XPORT_WIN_CHUNK];
 	char wr_buf[XPORT_WIN_CHUNK];
@@ -235,21 +237,31 @@ static void bridge_unref(struct bridge *br)
 	CloseHandle(br->pipe);
 	closesocket(br->sock);
 	CloseHandle(br->rd_ov.hEvent);
+	CloseHandle(br->stop);
 	free(br);
 }
 
-/* Overlapped pipe I/O on the calling thread, waiting for its end.
- * Returns bytes moved, or -1 with the Windows error in *err. */
+/* Overlapped pipe I/O on the calling thread, waiting for its end or,
+ * when stop is not NULL, until stop is set (the I/O is cancelled then:
+ * -1 with ERROR_OPERATION_ABORTED). stop is an event, not a one-shot
+ * CancelIoEx from the other thread, because a cancel issued before this
+ * thread starts its next read would be lost and the read would wait for
+ * ever. Returns bytes moved, or -1 with the Windows error in *err. */
 static long pipe_io(HANDLE h, bool rd, void *buf, DWORD len, OVERLAPPED *ov,
-		    DWORD *err)
+		    HANDLE stop, DWORD *err)
 {
+	HANDLE ev[2] = {ov->hEvent, stop};
 	DWORD n = 0;
 	BOOL ok;
 
 	ResetEvent(ov->hEvent);
 	ok = rd ? ReadFile(h, buf, len, &n, ov) : WriteFile(h, buf, len, &n, ov);
-	if (!ok && GetLastError() == ERROR_IO_PENDING)
+	if (!ok && GetLastError() == ERROR_IO_PENDING) {
+		if (stop && WaitForMultipleObjects(2, ev, FALSE, INFINITE) !=
+				    WAIT_OBJECT_0)
+			CancelIoEx(h, ov);
 		ok = GetOverlappedResult(h, ov, &n, TRUE);
+	}
 	if (!ok) {
 		*err = GetLastError();
 		return -1;
@@ -277,8 +289,12 @@ static unsigned __stdcall bridge_pipe_to_sock(void *arg)
 	DWORD err = 0;
 
 	for (;;) {
-		long n = pipe_io(br->pipe, true, br->rd_buf, sizeof(br->rd_buf),
-				 &br->rd_ov, &err);
+		long n;
+
+		if (WaitForSingleObject(br->stop, 0) == WAIT_OBJECT_0)
+			break;
+		n = pipe_io(br->pipe, true, br->rd_buf, sizeof(br->rd_buf),
+			    &br->rd_ov, br->stop, &err);
 
 		if (n < 0 && err == ERROR_MORE_DATA)
 			continue; /* byte pipes never say this; be safe */
@@ -309,7 +325,7 @@ static unsigned __stdcall bridge_sock_to_pipe(void *arg)
 			break;
 		while (off < n) {
 			long k = pipe_io(br->pipe, false, br->wr_buf + off,
-					 (DWORD)(n - off), &ov, &err);
+					 (DWORD)(n - off), &ov, NULL, &err);
 
 			if (k <= 0)
 				goto done;
@@ -320,7 +336,7 @@ done:
 	/* The loop closed its end: let the far end read what was written,
 	 * then stop the other direction, which is waiting on the pipe. */
 	FlushFileBuffers(br->pipe);
-	CancelIoEx(br->pipe, &br->rd_ov);
+	SetEvent(br->stop);
 	if (ov.hEvent)
 		CloseHandle(ov.hEvent);
 	bridge_unref(br);
@@ -350,7 +366,8 @@ static int bridge_start(HANDLE pipe, xport_sock *out)
 	br->sock = sv[1];
 	br->refs = 2;
 	br->rd_ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
-	t[0] = br->rd_ov.hEvent
+	br->stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+	t[0] = br->rd_ov.hEvent && br->stop
 		       ? (HANDLE)_beginthreadex(NULL, 0, bridge_pipe_to_sock, br,
 						CREATE_SUSPENDED, NULL)
 		       : NULL;
@@ -364,6 +381,8 @@ static int bridge_start(HANDLE pipe, xport_sock *out)
 		}
 		if (br->rd_ov.hEvent)
 			CloseHandle(br->rd_ov.hEvent);
+		if (br->stop)
+			CloseHandle(br->stop);
 		CloseHandle(pipe);
 		closesocket(sv[0]);
 		closesocket(sv[1]);
@@ -713,6 +732,12 @@ int xport_accept(struct xport_listener *l, xport_sock *out,
 
 	if (!w)
 		return -EBADF;
+	/* Byte first, then the queue: the acceptor queues before it writes
+	 * the byte, so a byte read means an entry (or the failure) is there.
+	 * The other order loses a connection whose byte arrives between an
+	 * empty pop and the read. */
+	if (recv((SOCKET)l->sock, &b, 1, 0) != 1)
+		return -EAGAIN;
 	EnterCriticalSection(&w->lock);
 	p = w->head;
 	if (p) {
@@ -722,8 +747,6 @@ int xport_accept(struct xport_listener *l, xport_sock *out,
 	}
 	failed = w->failed;
 	LeaveCriticalSection(&w->lock);
-	/* One wake byte per queued connection (and one for a failure). */
-	(void)recv((SOCKET)l->sock, &b, 1, 0);
 	if (!p)
 		return failed ? -failed : -EAGAIN;
 	*out = p->sock;
