@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -127,7 +126,8 @@ static void stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Over max_conns: tell the client why, without reading anything. */
-static void reject_conn(struct broker *b, int fd, const struct ucred *cred)
+static void reject_conn(struct broker *b, xport_sock fd,
+			const struct xport_cred *cred)
 {
 	struct frame_hdr e;
 	uint8_t buf[FRAME_ENC_MAX];
@@ -140,21 +140,22 @@ static void reject_conn(struct broker *b, int fd, const struct ucred *cred)
 	e.has |= FH(WK_ID) | FH(WK_CODE);
 	frame_set_str(&e, WK_MSG, msg, sizeof(msg) - 1);
 	n = frame_encode(&e, 0, buf, sizeof(buf));
-	(void)!send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
+	(void)xport_send(fd, &(struct iovec){.iov_base = buf, .iov_len = n}, 1,
+			 NULL, 0);
+	xport_close(fd);
 	log_warn(&b->log,
 		 "conn - (pid %ld uid %lu name -) rejected: LIMIT: %u connections (max_conns)",
 		 (long)cred->pid, (unsigned long)cred->uid, b->conf.max_conns);
 }
 
-static void on_accept(void *arg, int fd, const struct ucred *cred)
+static void on_accept(void *arg, xport_sock fd, const struct xport_cred *cred)
 {
 	struct broker *b = arg;
 	struct conn *c;
 	uint64_t id;
 
 	if (b->stopping) {
-		close(fd);
+		xport_close(fd);
 		return;
 	}
 	if (b->nconns >= b->conf.max_conns) {
@@ -166,7 +167,7 @@ static void on_accept(void *arg, int fd, const struct ucred *cred)
 	if (!c) {
 		log_warn(&b->log, "connection from pid %ld uid %lu dropped: out of memory",
 			 (long)cred->pid, (unsigned long)cred->uid);
-		close(fd);
+		xport_close(fd);
 		return;
 	}
 	c->hash = htab_hash(&b->conns, &id, sizeof(id));
@@ -203,7 +204,7 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		goto nomem;
-	b->lis.fd = -1;
+	xport_listener_init(&b->lis.x);
 	if (conf_copy(&b->conf, conf) < 0) {
 		conf_defaults(&b->conf);
 		goto nomem;
@@ -253,7 +254,7 @@ struct broker *broker_new(const struct broker_conf *conf, char *err,
 	}
 	log_info(&b->log,
 		 "broker %s listening on %s (max_frame %u, queue_hwm %u, max_conns %u)",
-		 b->id_hex, b->lis.path, b->conf.max_frame, b->conf.queue_hwm,
+		 b->id_hex, b->lis.x.path, b->conf.max_frame, b->conf.queue_hwm,
 		 b->conf.max_conns);
 	return b;
 

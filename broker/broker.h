@@ -95,7 +95,7 @@ static inline struct event_base *broker_base(struct broker *b)
 
 static inline const char *broker_path(const struct broker *b)
 {
-	return b->lis.path;
+	return b->lis.x.path;
 }
 
 /* --- for the broker's modules --- */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -347,7 +346,7 @@ static int conn_write(struct conn *c)
 	struct fdq_group g, g2;
 	size_t len = evbuffer_get_length(c->out), upto = len, got = 0;
 	int fds[IPCHUB_MAX_FDS_PER_FRAME];
-	ssize_t n;
+	xport_ssize n;
 	int nv;
 
 	if (!fdq_group(&c->out_fds, 0, &g))
@@ -366,7 +365,7 @@ static int conn_write(struct conn *c)
 		got += b->iov[i].iov_len;
 	}
 	fdq_peek(&c->out_fds, fds, g.n);
-	n = fdq_send(c->fd, b->iov, nv, fds, g.n);
+	n = xport_send(c->fd, b->iov, nv, fds, g.n);
 	if (n <= 0)
 		return (int)n;
 	fdq_drop(&c->out_fds, g.n); /* the receiver has its own copies */
@@ -663,8 +662,7 @@ static size_t conn_read_aligned(struct conn *c)
 	if (have >= IPCHUB_LEN_PREFIX) {
 		evbuffer_copyout(c->in, pfx, sizeof(pfx));
 	} else if (have == 0 && c->big_frames) {
-		if (recv(c->fd, pfx, sizeof(pfx), MSG_PEEK | MSG_DONTWAIT) !=
-		    (ssize_t)sizeof(pfx))
+		if (xport_peek(c->fd, pfx, sizeof(pfx)) != (xport_ssize)sizeof(pfx))
 			return 0;
 	} else {
 		return 0;
@@ -677,16 +675,16 @@ static size_t conn_read_aligned(struct conn *c)
 						 : IPCHUB_READ_CHUNK;
 }
 
-/* recvmsg() into v; descriptors that came along join in_fds. Fails with
+/* xport_recv() into v; descriptors that came along join in_fds. Fails with
  * errno EBADMSG (truncated control message, or descriptors before the
  * handshake is done), EDQUOT (over --max-fds-per-conn or --max-fds-total)
  * or ENOMEM, closing them. */
-static ssize_t conn_recv(struct conn *c, struct iovec *v, int nv)
+static xport_ssize conn_recv(struct conn *c, struct iovec *v, int nv)
 {
 	struct broker *b = c->b;
 	int fds[IPCHUB_MAX_FDS_PER_FRAME];
 	uint32_t nfds = 0;
-	ssize_t n = fdq_recv(c->fd, v, nv, fds, &nfds);
+	xport_ssize n = xport_recv(c->fd, v, nv, fds, &nfds);
 	int err = 0;
 
 	if (n < 0 || nfds == 0)
@@ -716,15 +714,17 @@ static ssize_t conn_recv(struct conn *c, struct iovec *v, int nv)
  * 4 KiB. Like it, this sizes the reservation with FIONREAD, so an idle
  * connection's small frame does not allocate a large chain. Returns what
  * read() returns (-1 with errno, 0 at EOF). */
-static ssize_t conn_read(struct conn *c)
+static xport_ssize conn_read(struct conn *c)
 {
 	struct evbuffer_iovec v[2];
-	int avail = 0, nv;
+	long avail;
+	int nv;
 	size_t want = conn_read_aligned(c), left;
-	ssize_t n;
+	xport_ssize n;
 
 	if (want == 0) {
-		if (ioctl(c->fd, FIONREAD, &avail) < 0 || avail <= 0)
+		avail = xport_readable(c->fd);
+		if (avail <= 0)
 			avail = 4096;
 		want = (size_t)avail < IPCHUB_READ_CHUNK ? (size_t)avail
 							  : IPCHUB_READ_CHUNK;
@@ -757,7 +757,7 @@ static ssize_t conn_read(struct conn *c)
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	ssize_t n;
+	xport_ssize n;
 
 	(void)fd;
 	(void)what;
@@ -840,8 +840,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
-		      uint64_t id)
+struct conn *conn_new(struct broker *b, xport_sock fd,
+		      const struct xport_cred *cred, uint64_t id)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct timeval tv;
@@ -869,7 +869,7 @@ struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
 	c->timer_ev = evtimer_new(b->base, timer_cb, c);
 	if (!c->in || !c->out || !c->rd_ev || !c->wr_ev || !c->resume_ev ||
 	    !c->timer_ev) {
-		c->fd = -1; /* the caller keeps the fd on failure */
+		c->fd = XPORT_NONE; /* the caller keeps the fd on failure */
 		conn_free(c);
 		return NULL;
 	}
@@ -901,8 +901,7 @@ void conn_free(struct conn *c)
 		evbuffer_free(c->in);
 	if (c->out)
 		evbuffer_free(c->out);
-	if (c->fd >= 0)
-		close(c->fd);
+	xport_close(c->fd);
 	n = fdq_clear(&c->in_fds) + fdq_clear(&c->out_fds);
 	c->b->st.fds_in_flight -= n;
 	c->b->st.fds_refused += n;

@@ -35,12 +35,12 @@
  * partial one starts it again, and parking stops it (the broker is not
  * reading then). On expiry the connection fails with PROTOCOL.
  *
- * Descriptors (PROTOCOL.md 6.6): reads are recvmsg() calls; what arrives
+ * Descriptors (PROTOCOL.md 6.6): reads are xport_recv() calls; what arrives
  * goes to in_fds, and each frame with `fds: n` claims the first n once it
  * is complete (fewer there, or some left when the input is empty: fatal
  * PROTOCOL). conn_forward() moves them to the receiver's out_fds as one
  * group at the frame's output offset; conn_flush() attaches each group to
- * the sendmsg() that starts at that offset and closes the broker's copies
+ * the xport_send() that starts at that offset and closes the broker's copies
  * once it succeeded. A frame consumed any other way closes them. The
  * broker-wide count is stats.fds_in_flight; a receiver with
  * max_fds_per_conn queued parks its senders like the byte HWM does.
@@ -55,7 +55,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -65,6 +64,7 @@
 #include "frame.h"
 #include "names.h"
 #include "pending.h"
+#include "xport.h"
 
 struct broker;
 struct ps_sub;
@@ -95,8 +95,8 @@ struct conn {
 	struct broker *b;          /* borrowed */
 	uint64_t id;               /* from 1, never reused */
 	uint64_t hash;             /* registry hash of id */
-	int fd;                    /* owned */
-	struct ucred cred;         /* SO_PEERCRED at accept */
+	xport_sock fd;             /* owned */
+	struct xport_cred cred;    /* read once at accept (xport_accept) */
 	enum conn_state state;
 	struct evbuffer *in, *out; /* owned */
 	struct event *rd_ev, *wr_ev, *resume_ev, *timer_ev; /* owned */
@@ -151,8 +151,8 @@ struct conn {
 /* Create a connection for an accepted fd (non-blocking, CLOEXEC) and start
  * reading and the handshake timer. On success the conn owns fd; on failure
  * (NULL, out of memory) the caller still does. */
-struct conn *conn_new(struct broker *b, int fd, const struct ucred *cred,
-		      uint64_t id);
+struct conn *conn_new(struct broker *b, xport_sock fd,
+		      const struct xport_cred *cred, uint64_t id);
 
 /* Close the fd and free everything. Only the broker's reaper (or
  * broker_free) calls this, for a conn that conn_kill() has detached. */

@@ -51,9 +51,10 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 		c->agent[h->agent_len] = '\0';
 	}
 	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
-	c->fds_rx = (h->flags & WF_FDS) != 0;
+	/* Only where the transport carries them (not Windows pipes). */
+	c->fds_rx = (h->flags & WF_FDS) != 0 && xport_passes_fds();
 	if ((h->flags & WF_BRIDGE) && c->cred.uid != 0 &&
-	    c->cred.uid != geteuid()) {
+	    c->cred.uid != xport_self_uid()) {
 		conn_fail(c, WIRE_E_NOT_AUTHORIZED, WIRE_HELLO, 0,
 			  "only the broker's uid or root may be a bridge");
 		return;

@@ -1,49 +1,41 @@
 /*
- * listener.h - the broker's listening Unix socket.
+ * listener.h - the broker's listening endpoint on the transport (xport.h).
  *
- * Model: a struct listener owns the listening fd, its accept event and
- * the EMFILE back-off timer, and (for a filesystem path) the socket file
- * it created, identified by device and inode so that shutdown unlinks
- * only our own file. listener_open() resolves the path (addr_resolve),
- * prepares the default per-user directory (/tmp/ipchub-<uid>, 0700, ours),
- * refuses to start when another broker answers on the path, removes a
- * stale socket file (only a socket), binds under umask 0177, chmods to the
- * configured mode, and listens. Each accept callback accepts up to
- * CONF_ACCEPT_BATCH connections (SOCK_CLOEXEC|SOCK_NONBLOCK), reads
- * SO_PEERCRED once, and hands each fd to the accept function, which takes
- * ownership of it. On EMFILE/ENFILE it logs once and pauses accepting for
- * CONF_ACCEPT_BACKOFF_MS.
+ * Model: a struct listener owns the transport listener (the socket file
+ * or pipe it created, the handle the loop watches), its accept event and
+ * the EMFILE back-off timer. listener_open() resolves the path
+ * (addr_resolve) and hands it to xport_listen(), which refuses to start
+ * when another broker answers there and restricts access to the owner
+ * (xport_unix.c: /tmp/ipchub-<uid> 0700, bind under umask 0177, chmod to
+ * the configured mode; xport_win.c: a pipe DACL for the owner only). Each
+ * accept callback accepts up to CONF_ACCEPT_BATCH connections with the
+ * peer's credentials (read once) and hands each handle to the accept
+ * function, which takes ownership of it. On EMFILE/ENFILE it logs once
+ * and pauses accepting for CONF_ACCEPT_BACKOFF_MS.
  *
  * Socket activation: when conf->listen_fd is a socket inherited from the
- * service manager, listener_open() takes ownership of that fd instead of
- * binding (it must be a listening Unix stream socket), and listener_close()
- * closes it but never unlinks its file: the socket unit owns it.
+ * service manager, the transport adopts it instead of binding (it must be
+ * a listening Unix stream socket), and closing never unlinks its file:
+ * the socket unit owns it.
  */
 #ifndef IPCHUB_BROKER_LISTENER_H
 #define IPCHUB_BROKER_LISTENER_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <event2/event.h>
 
 #include "conf.h"
 #include "log.h"
+#include "xport.h"
 
 /* Takes ownership of fd. */
-typedef void (*listener_accept_fn)(void *arg, int fd, const struct ucred *cred);
+typedef void (*listener_accept_fn)(void *arg, xport_sock fd,
+				   const struct xport_cred *cred);
 
 struct listener {
-	int fd;                 /* owned; -1 when closed */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	bool abstract;
-	bool own_file;          /* we created path; unlink at close */
-	bool from_manager;      /* fd inherited (socket activation) */
-	dev_t dev;
-	ino_t ino;
+	struct xport_listener x; /* owned; x.path is the resolved path */
 	struct event *accept_ev; /* owned */
 	struct event *backoff_ev; /* owned */
 	bool backing_off;        /* accept_ev removed until backoff_ev */
@@ -61,7 +53,7 @@ int listener_open(struct listener *l, struct event_base *base,
 		  listener_accept_fn cb, void *arg, char *err, size_t cap);
 
 /* Stop accepting, close the socket and unlink our socket file.
- * Idempotent; accepts a listener that was never opened (fd -1). */
+ * Idempotent; accepts a listener that was never opened. */
 void listener_close(struct listener *l);
 
 #endif

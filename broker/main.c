@@ -443,7 +443,7 @@ int main(int argc, char **argv)
 	}
 	log_info(&d.b->log, "ipchubd %s: configuration %s%s", IPCHUB_VERSION,
 		 file ? file : "(no file)",
-		 d.b->lis.from_manager ? "; socket from the service manager" : "");
+		 d.b->lis.x.from_manager ? "; socket from the service manager" : "");
 	ev[0] = evsignal_new(broker_base(d.b), SIGINT, on_stop_signal, &d);
 	ev[1] = evsignal_new(broker_base(d.b), SIGTERM, on_stop_signal, &d);
 	ev[2] = evsignal_new(broker_base(d.b), SIGHUP, on_sighup, &d);

@@ -49,8 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +62,7 @@
 #include "msg.h"
 #include "name.h"
 #include "sess.h"
+#include "xport.h"
 
 enum st {
 	ST_WAIT = 0,  /* no socket; timer_at: next connection attempt */
@@ -118,14 +117,14 @@ struct ipchub_async {
 	ipchub_async_watch_fn watch;
 	void *watch_ctx;
 
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+	char path[XPORT_PATH_MAX];
 	char agent[IPCHUB_MAX_AGENT + 1];
 	int timeout_ms;
 	size_t hwm;
 	unsigned flags;
 
 	enum st st;
-	int fd;
+	xport_sock fd;
 	bool connecting; /* connect() in progress: wait for POLLOUT */
 	bool eof;
 	struct sess s;
@@ -641,9 +640,8 @@ static bool kept_on_loss(const struct orec *r)
 
 static void close_socket(ipchub_async *a)
 {
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
+	xport_close(a->fd);
+	a->fd = XPORT_NONE;
 	a->connecting = false;
 	a->eof = false;
 }
@@ -944,22 +942,15 @@ static int map_errno(int err)
  * HELLO queued; on failure the socket is closed and the code returned. */
 static int try_connect(ipchub_async *a)
 {
-	struct sockaddr_un sa;
-	socklen_t salen;
-	int rc;
+	int rc, r = xport_connect(a->path, &a->fd);
 
-	if (addr_sockaddr(a->path, &sa, &salen) < 0)
+	if (r == -EINVAL || r == -ENAMETOOLONG)
 		return IPCHUB_E_INVALID;
-	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (a->fd < 0)
-		return map_errno(errno);
-	if (connect(a->fd, (struct sockaddr *)&sa, salen) < 0) {
-		if (errno != EINPROGRESS) {
-			rc = map_errno(errno);
-			close_socket(a);
-			return rc;
-		}
+	if (r == -EINPROGRESS) {
 		a->connecting = true;
+	} else if (r < 0) {
+		a->fd = XPORT_NONE;
+		return map_errno(-r);
 	}
 	sess_destroy(&a->s);
 	sess_init(&a->s);
@@ -1327,7 +1318,8 @@ static int do_read(ipchub_async *a)
 			return rc == IPCHUB_E_NOMEM ? 0 : rc;
 		if (cap > budget)
 			cap = budget;
-		n = recv(a->fd, p, cap, MSG_DONTWAIT);
+		n = xport_recv(a->fd, &(struct iovec){.iov_base = p, .iov_len = cap},
+			       1, NULL, NULL);
 		if (n > 0) {
 			sess_in_commit(&a->s, (size_t)n);
 			budget -= (size_t)n;
@@ -1355,7 +1347,9 @@ static int do_write(ipchub_async *a)
 
 		if (len == 0)
 			return 0;
-		n = send(a->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = xport_send(a->fd,
+			       &(struct iovec){.iov_base = (void *)p, .iov_len = len},
+			       1, NULL, 0);
 		if (n > 0) {
 			sess_out_consume(&a->s, (size_t)n);
 			recs_advance(a, (size_t)n);
@@ -1447,7 +1441,7 @@ int ipchub_async_new(const struct ipchub_async_opts *opts,
 	if (cbs)
 		a->cb = *cbs;
 	a->ud = ud;
-	a->fd = -1;
+	a->fd = XPORT_NONE;
 	a->timeout_ms = (opts && opts->timeout_ms) ? opts->timeout_ms
 						   : IPCHUB_CLIENT_CONNECT_TIMEOUT_MS;
 	a->hwm = (opts && opts->hwm) ? opts->hwm : IPCHUB_CLIENT_OUT_HWM;
@@ -1551,7 +1545,7 @@ void ipchub_async_free(ipchub_async *a)
 
 /* ---- public: driving ------------------------------------------------- */
 
-int ipchub_async_fd(const ipchub_async *a) { return a->fd; }
+int ipchub_async_fd(const ipchub_async *a) { return (int)a->fd; }
 
 int ipchub_async_wants_write(const ipchub_async *a)
 {
@@ -1594,11 +1588,8 @@ int ipchub_async_process(ipchub_async *a, int revents)
 	enter(a);
 	if (a->fd >= 0 && a->connecting &&
 	    (revents & (POLLOUT | POLLERR | POLLHUP))) {
-		int err = 0;
-		socklen_t elen = sizeof(err);
+		int err = xport_connect_result(a->fd);
 
-		if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			err = errno;
 		if (err) {
 			close_socket(a);
 			schedule_retry(a);

@@ -47,8 +47,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +66,7 @@
 #include "msg.h"
 #include "name.h"
 #include "sess.h"
+#include "xport.h"
 
 
 enum wait_for {
@@ -89,7 +88,7 @@ struct wait {
 };
 
 struct ipchub {
-	int fd;
+	xport_sock fd;
 	bool eof; /* the broker closed its end; drain, then die */
 	struct sess s;
 	struct wait w;
@@ -109,7 +108,7 @@ struct ipchub {
 	 * output stream (out_done + bytes still buffered). */
 	struct fdq in_fds, out_fds;
 	uint64_t out_done; /* bytes ever written */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+	char path[XPORT_PATH_MAX];
 };
 
 /* ---- time ----------------------------------------------------------- */
@@ -209,7 +208,7 @@ static int do_write(ipchub *h)
 		struct fdq_group g;
 		struct iovec iov;
 		uint32_t nf = 0;
-		ssize_t n;
+		xport_ssize n;
 
 		if (len == 0)
 			return 0;
@@ -229,7 +228,7 @@ static int do_write(ipchub *h)
 		}
 		iov.iov_base = (void *)p;
 		iov.iov_len = len;
-		n = fdq_send(h->fd, &iov, 1, fds, nf);
+		n = xport_send(h->fd, &iov, 1, fds, nf);
 		if (n > 0) {
 			if (nf)
 				fdq_drop(&h->out_fds, nf);
@@ -258,7 +257,7 @@ static int do_read(ipchub *h)
 	struct iovec iov;
 	uint8_t *p;
 	size_t cap;
-	ssize_t n;
+	xport_ssize n;
 	int rc;
 
 	if (h->eof)
@@ -268,10 +267,10 @@ static int do_read(ipchub *h)
 		return rc;
 	iov.iov_base = p;
 	iov.iov_len = cap;
-	n = fdq_recv(h->fd, &iov, 1, fds, &nfds);
+	n = xport_recv(h->fd, &iov, 1, fds, &nfds);
 	if (n < 0 && errno == EBADMSG) {
 		/* More descriptors than a frame carries: the broker broke
-		 * the protocol (fdq_recv closed what came). */
+		 * the protocol (xport_recv closed what came). */
 		sess_kill(&h->s, IPCHUB_E_PROTOCOL);
 		return h->s.dead;
 	}
@@ -650,22 +649,15 @@ static int map_connect_errno(int err)
 /* Connect the non-blocking socket before the deadline. */
 static int sock_connect(ipchub *h, int64_t deadline)
 {
-	struct sockaddr_un sa;
-	socklen_t salen;
-
-	if (addr_sockaddr(h->path, &sa, &salen) < 0)
-		return IPCHUB_E_INVALID;
-	h->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (h->fd < 0)
-		return map_connect_errno(errno);
 	for (;;) {
-		struct pollfd pfd = {.fd = h->fd, .events = POLLOUT};
-		int err = 0, n;
-		socklen_t elen = sizeof(err);
+		struct pollfd pfd = {.events = POLLOUT};
+		int err, n, r = xport_connect(h->path, &h->fd);
 
-		if (connect(h->fd, (struct sockaddr *)&sa, salen) == 0)
+		if (r == 0)
 			return IPCHUB_OK;
-		if (errno == EAGAIN) {
+		if (r == -EINVAL || r == -ENAMETOOLONG)
+			return IPCHUB_E_INVALID;
+		if (r == -EAGAIN) {
 			/* Backlog full: AF_UNIX does not queue the attempt. */
 			if (now_ns() >= deadline)
 				return IPCHUB_E_TIMEOUT;
@@ -673,15 +665,15 @@ static int sock_connect(ipchub *h, int64_t deadline)
 				return IPCHUB_E_INTERRUPTED;
 			continue;
 		}
-		if (errno != EINPROGRESS)
-			return map_connect_errno(errno);
+		if (r != -EINPROGRESS)
+			return map_connect_errno(-r);
+		pfd.fd = h->fd;
 		n = poll(&pfd, 1, poll_timeout(deadline));
 		if (n < 0)
 			return map_connect_errno(errno);
 		if (n == 0)
 			return IPCHUB_E_TIMEOUT;
-		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			return IPCHUB_E_IO;
+		err = xport_connect_result(h->fd);
 		return err ? map_connect_errno(err) : IPCHUB_OK;
 	}
 }
@@ -705,8 +697,9 @@ static int authenticate(ipchub *h, const struct key *k, int64_t deadline)
 		.conn = h->s.conn,
 		.challenge = h->s.challenge,
 		.nonce = f.nonce,
-		/* SO_PEERCRED records the effective uid at connect(). */
-		.uid = (uint32_t)geteuid(),
+		/* What the broker read at accept (SO_PEERCRED: the
+		 * effective uid at connect(); Windows: the SID's RID). */
+		.uid = xport_self_uid(),
 		.pk = k->pk,
 	};
 	key_sign(k, &in, f.sig);
@@ -727,8 +720,7 @@ static void handle_free(ipchub *h)
 	sess_destroy(&h->s);
 	(void)fdq_clear(&h->in_fds);
 	(void)fdq_clear(&h->out_fds);
-	if (h->fd >= 0)
-		close(h->fd);
+	xport_close(h->fd);
 	free(h);
 }
 
@@ -769,9 +761,9 @@ static int connect_common(const struct ipchub_opts *opts, bool bridge,
 			key_wipe(&key);
 		return IPCHUB_E_NOMEM;
 	}
-	h->fd = -1;
+	h->fd = XPORT_NONE;
 	sess_init(&h->s);
-	h->s.fds_rx = true; /* do_read() takes descriptors */
+	h->s.fds_rx = xport_passes_fds(); /* do_read() takes descriptors */
 	h->s.bridge = bridge;
 	h->fed = bridge;
 	fdq_init(&h->in_fds);
@@ -867,7 +859,7 @@ const char *ipchub_socket_path(const ipchub *h) { return h->path; }
 
 size_t ipchub_max_frame(const ipchub *h) { return h->s.max_frame; }
 
-int ipchub_fd(const ipchub *h) { return h->fd; }
+int ipchub_fd(const ipchub *h) { return (int)h->fd; }
 
 int ipchub_set_spin(ipchub *h, unsigned spin_us)
 {
@@ -935,11 +927,14 @@ int ipchub_unregister(ipchub *h, const char *name, int timeout_ms)
 
 /* Duplicates of the caller's n descriptors (close-on-exec) into dup:
  * IPCHUB_OK, or IPCHUB_E_INVALID (too many, NULL, one not open) /
- * IPCHUB_E_NOMEM with nothing left open. */
+ * IPCHUB_E_NOMEM with nothing left open, or IPCHUB_E_FDS_UNSUPPORTED on a
+ * transport that carries none (Windows named pipes, xport.h). */
 static int fds_dup(const int *fds, size_t n, int *dup)
 {
 	if (n > IPCHUB_MAX_FDS_PER_FRAME || (n && !fds))
 		return IPCHUB_E_INVALID;
+	if (n && !xport_passes_fds())
+		return IPCHUB_E_FDS_UNSUPPORTED;
 	for (size_t i = 0; i < n; i++) {
 		dup[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 		if (dup[i] < 0) {

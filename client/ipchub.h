@@ -258,7 +258,9 @@ int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
  * --max-fds-per-conn descriptors queued slows its senders down like a
  * full queue. nfds 0 is the call without descriptors. Extra returns:
  * IPCHUB_E_INVALID (nfds over 16, fds NULL with nfds > 0, a descriptor
- * that is not open), IPCHUB_E_NOMEM. */
+ * that is not open), IPCHUB_E_NOMEM. On Windows (named pipes carry no
+ * descriptors) nfds > 0 returns IPCHUB_E_FDS_UNSUPPORTED at once, and the
+ * library announces no FDS. */
 int ipchub_send_fds(ipchub *h, const char *to, const void *body, size_t len,
 		    const int *fds, size_t nfds, uint64_t *id_out);
 int ipchub_request_fds(ipchub *h, const char *to, const void *body,

@@ -16,8 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
+#ifdef _WIN32
+#include <windows.h>
+/* A pipe name is at most 256 characters. */
+#define ADDR_SUN_MAX 256
+/* Windows user names have at most 256 characters (UNLEN). */
+#define UNLEN_MAX_ 256
+#else
 #define ADDR_SUN_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#endif
 
 int addr_is_abstract(const char *path)
 {
@@ -52,12 +59,23 @@ static int addr_join(const char *a, const char *b, char *out, size_t cap)
 int addr_resolve(const char *explicit_path, char *out, size_t cap)
 {
 	const char *v;
-	char tmp[64];
+	char tmp[320];
 
 	if (explicit_path != NULL && explicit_path[0] != '\0')
 		return addr_join(explicit_path, "", out, cap);
 	if ((v = addr_env("IPCHUB_SOCKET")) != NULL)
 		return addr_join(v, "", out, cap);
+#ifdef _WIN32
+	{
+		char user[UNLEN_MAX_ + 1];
+		DWORD n = sizeof(user);
+
+		if (!GetUserNameA(user, &n))
+			snprintf(user, sizeof(user), "default");
+		snprintf(tmp, sizeof(tmp), "\\\\.\\pipe\\ipchub-%s", user);
+		return addr_join(tmp, "", out, cap);
+	}
+#else
 	if ((v = addr_env("XDG_RUNTIME_DIR")) != NULL) {
 		bool slash = v[strlen(v) - 1] == '/';
 		return addr_join(v, slash ? "ipchub.sock" : "/ipchub.sock", out,
@@ -66,8 +84,10 @@ int addr_resolve(const char *explicit_path, char *out, size_t cap)
 	snprintf(tmp, sizeof(tmp), "/tmp/ipchub-%lu/ipchub.sock",
 		 (unsigned long)getuid());
 	return addr_join(tmp, "", out, cap);
+#endif
 }
 
+#ifndef _WIN32
 int addr_sockaddr(const char *path, struct sockaddr_un *sa, socklen_t *len)
 {
 	size_t n;
@@ -90,3 +110,4 @@ int addr_sockaddr(const char *path, struct sockaddr_un *sa, socklen_t *len)
 	}
 	return 0;
 }
+#endif

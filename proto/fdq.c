@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "limits.h"
@@ -130,74 +129,4 @@ bool fdq_group(const struct fdq *q, uint32_t i, struct fdq_group *g)
 		return false;
 	*g = q->g[(q->ghead + i) % q->gcap];
 	return true;
-}
-
-#define FDQ_CMSG_SPACE CMSG_SPACE(IPCHUB_MAX_FDS_PER_FRAME * sizeof(int))
-
-ssize_t fdq_recv(int sock, struct iovec *iov, int niov, int *fds,
-		 uint32_t *nfds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[FDQ_CMSG_SPACE];
-	} ctl;
-	struct msghdr mh = {
-		.msg_iov = iov,
-		.msg_iovlen = (size_t)niov,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t n;
-
-	*nfds = 0;
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0)
-		return n;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
-	     cm = CMSG_NXTHDR(&mh, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k && *nfds < IPCHUB_MAX_FDS_PER_FRAME;
-		     i++)
-			memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + i * sizeof(int),
-			       sizeof(int));
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		for (uint32_t i = 0; i < *nfds; i++)
-			close(fds[i]);
-		*nfds = 0;
-		errno = EBADMSG;
-		return -1;
-	}
-	return n;
-}
-
-ssize_t fdq_send(int sock, const struct iovec *iov, int niov, const int *fds,
-		 uint32_t n)
-{
-	union {
-		struct cmsghdr align;
-		char buf[FDQ_CMSG_SPACE];
-	} ctl;
-	struct msghdr mh = {
-		.msg_iov = (struct iovec *)iov,
-		.msg_iovlen = (size_t)niov,
-	};
-
-	if (n) {
-		struct cmsghdr *cm;
-
-		memset(ctl.buf, 0, sizeof(ctl.buf));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }

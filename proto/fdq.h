@@ -1,8 +1,8 @@
 /*
- * fdq.h - a FIFO of file descriptors and the two socket calls that move
- * them (sendmsg/recvmsg with SCM_RIGHTS). Shared by the broker and the
- * client library; the only part of proto/ that touches a socket, kept in
- * one module so that it can sit behind a transport interface.
+ * fdq.h - a FIFO of file descriptors, shared by the broker and the client
+ * library. The socket calls that move descriptors (sendmsg/recvmsg with
+ * SCM_RIGHTS) belong to the transport: xport_send/xport_recv
+ * (xport/xport_unix.c).
  *
  * Model: a queue owns every descriptor in it (fdq_clear closes them). It
  * holds descriptors in arrival order and, optionally, groups: runs of
@@ -17,8 +17,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
-#include <sys/uio.h>
 
 struct fdq_group {
 	uint64_t pos; /* stream offset of the frame's first byte */
@@ -62,20 +60,5 @@ void fdq_peek(const struct fdq *q, int *out, uint32_t n);
 
 /* Group i (0 = oldest) into *g: true, or false if there are not i + 1. */
 bool fdq_group(const struct fdq *q, uint32_t i, struct fdq_group *g);
-
-/* recvmsg() into iov with room for IPCHUB_MAX_FDS_PER_FRAME descriptors
- * (MSG_CMSG_CLOEXEC, MSG_DONTWAIT). Returns what recvmsg returns; received
- * descriptors (the caller owns them) are in fds[0..*nfds). A truncated
- * control message (MSG_CTRUNC: more descriptors than one frame may carry,
- * or a peer that sent them with no room) closes what did arrive and fails
- * with errno EBADMSG. */
-ssize_t fdq_recv(int sock, struct iovec *iov, int niov, int *fds,
-		 uint32_t *nfds);
-
-/* sendmsg() of iov with n descriptors (n may be 0) attached to its first
- * byte (MSG_NOSIGNAL, MSG_DONTWAIT). Returns what sendmsg returns; the
- * caller keeps its descriptors either way (the kernel duplicates them). */
-ssize_t fdq_send(int sock, const struct iovec *iov, int niov, const int *fds,
-		 uint32_t n);
 
 #endif

@@ -95,7 +95,7 @@ static void setup_once(void)
 /* Returns our end of a socketpair whose other end is now a broker conn. */
 static int adopt(void)
 {
-	struct ucred cred = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
+	struct xport_cred cred = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
 	int sv[2];
 
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

@@ -98,12 +98,14 @@ function checkName(name, forRegister) {
 
 /**
  * The broker socket path per PROTOCOL.md section 1, in user form ('@name'
- * for an abstract socket).
+ * for an abstract socket). On Windows the broker listens on a named pipe,
+ * \\.\pipe\ipchub-<user name>, which net.connect({path}) opens as it is.
  */
 function resolveSocketPath(explicit) {
   if (explicit) return explicit;
   const env = process.env;
   if (env.IPCHUB_SOCKET) return env.IPCHUB_SOCKET;
+  if (process.platform === 'win32') return `\\\\.\\pipe\\ipchub-${os.userInfo().username}`;
   if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'ipchub.sock');
   const uid = typeof process.getuid === 'function' ? process.getuid() : os.userInfo().uid;
   return `/tmp/ipchub-${uid}/ipchub.sock`;
