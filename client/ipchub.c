@@ -947,7 +947,7 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (nfds > IPCHUB_MAX_FDS_PER_FRAME || (nfds && !fds))
 		return IPCHUB_E_INVALID;
 	/* The name of the batch being filled was checked when it opened. */
-	if (kind != WIRE_SEND || !dst || !sess_batch_to_is(&h->s, dst, &dlen)) {
+	if (!dst || !sess_batch_to_is(&h->s, kind, dst, &dlen)) {
 		rc = check_name(dst, &dlen);
 		if (rc)
 			return rc;
@@ -959,8 +959,8 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (rc)
 		return rc;
 	id = h->s.next_id; /* taken only if the message is queued */
-	if (kind == WIRE_SEND && !nfds) /* a batch carries no descriptors */
-		add = sess_batch_cost(&h->s, dst, dlen, 0, id, len);
+	if (!nfds) /* a batch carries no descriptors */
+		add = sess_batch_cost(&h->s, kind, dst, dlen, 0, id, len);
 	if (nfds) {
 		rc = fds_dup(fds, nfds, dup);
 		if (rc)
@@ -971,15 +971,15 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		frame_set_str(&f, key, dst, dlen);
 		rc = queue_fds(h, &f, body, len, dup, nfds);
 	} else if (add) {
-		/* It joins the SEND waiting at the queue's tail: no header. */
+		/* It joins the SEND (PUBLISH) waiting at the queue's tail:
+		 * no header. */
 		rc = sess_batch_add(&h->s, add, body, len);
 	} else {
 		frame_init(&f, kind);
 		f.id = id;
 		f.has |= FH(WK_ID);
 		frame_set_str(&f, key, dst, dlen);
-		rc = kind == WIRE_SEND ? sess_queue_send(&h->s, &f, body, len)
-				       : sess_queue_frame(&h->s, &f, body, len);
+		rc = sess_queue_send(&h->s, &f, body, len);
 	}
 	if (rc)
 		return rc;
