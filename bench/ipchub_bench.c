@@ -4,7 +4,8 @@
  * mode takes its socket with --socket PATH.
  *
  *   ipchub_bench thru          --socket P --size B --count N [--producers K]
- *                              (consumers of every mode: [--owned])
+ *                              (consumers of every mode: [--owned];
+ *                              producers: [--copy])
  *   ipchub_bench pairs         --socket P --size B --count N [--pairs K]
  *   ipchub_bench fanout        --socket P --size B --count N [--subs K]
  *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
@@ -19,8 +20,11 @@
  * run by hand. Each measurement is one JSON line on stdout (common.h).
  *
  * thru: the consumer registers bench.sink; each producer queues count/K
- * SENDs with ipchub_send() (the library batches them into 64 KiB writes),
- * flushes, and pings the broker so it knows everything was routed. The
+ * SENDs with ipchub_send() (the library batches them into 64 KiB writes);
+ * bodies of IB_SEND_BUF_MIN bytes or more go with ipchub_send_buf()
+ * instead, written from the producer's buffer without a copy (--copy:
+ * ipchub_send() at every size; the buffer is never changed, so every
+ * message may use it and there is nothing to free), then it flushes, and pings the broker so it knows everything was routed. The
  * consumer times first to last arrival. Consumers (and fanout's
  * subscribers) take each message with ipchub_recv_lent() (no allocation
  * or copy per message); --owned makes them use ipchub_recv(), to measure
@@ -57,6 +61,10 @@ static const char *g_socket;
 static const char *g_sink = BENCH_SINK;
 static int g_result_fd = -1;
 static int g_owned; /* --owned: consumers use ipchub_recv() */
+static int g_copy;  /* --copy: producers use ipchub_send() at every size */
+
+/* Bodies from this size on are sent with ipchub_send_buf() (no copy). */
+#define IB_SEND_BUF_MIN (64u * 1024u)
 static unsigned g_spin; /* --spin US: ipchub_set_spin() on every client */
 
 static ipchub *ib_connect(void)
@@ -152,7 +160,10 @@ static void thru_producer(size_t size, uint64_t n, int hold_fd)
 	bench_body(body, size);
 	bench_gate_wait();
 	for (uint64_t i = 0; i < n; i++) {
-		int rc = ipchub_send(h, g_sink, body, size, NULL);
+		int rc = !g_copy && size >= IB_SEND_BUF_MIN
+				 ? ipchub_send_buf(h, g_sink, body, size, NULL,
+						   NULL, NULL)
+				 : ipchub_send(h, g_sink, body, size, NULL);
 		if (rc)
 			bench_die("producer: send %llu: %s",
 				  (unsigned long long)i, ipchub_strerror(rc));
@@ -519,7 +530,7 @@ static void usage(void)
 		"thru-producer|rtt-server|rtt-client --socket PATH\n"
 		"       [--size BYTES] [--count N] [--producers K] "
 		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K] [--subs K] "
-		"[--owned]\n");
+		"[--owned] [--copy]\n");
 	exit(2);
 }
 
@@ -535,6 +546,7 @@ int main(int argc, char **argv)
 	int producers = (int)bench_opt_u64(argc, argv, "--producers", 1);
 	const char *samples = bench_opt(argc, argv, "--samples", NULL);
 	g_owned = bench_flag(argc, argv, "--owned");
+	g_copy = bench_flag(argc, argv, "--copy");
 	g_spin = (unsigned)bench_opt_u64(argc, argv, "--spin", 0);
 	if (size < 2 || size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
 	    producers > IB_MAX_PRODUCERS)

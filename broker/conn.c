@@ -528,14 +528,15 @@ decode:
 	if (has_body && !c->head_checked) {
 		uint32_t count = 0;
 
-		/* frame_decode() allows BATCH with a body only on SEND. */
+		/* frame_decode() allows BATCH only on SEND and PUBLISH. */
 		rc = (f.h.flags & WF_BATCH) ? frame_batch_check(&r, &count, &why)
 					    : frame_body_check(&r, &why);
 		if (rc != WIRE_E_OK)
 			return bad_body(c, &f, why, count);
 		c->head_checked = true;
 		c->head_batch = count;
-	} else if (!has_body && f.h.kind == WIRE_SEND &&
+	} else if (!has_body &&
+		   (f.h.kind == WIRE_SEND || f.h.kind == WIRE_PUBLISH) &&
 		   (f.h.flags & WF_BATCH)) {
 		return bad_body(c, &f,
 				"a batch (flags BATCH) needs a body: an array of messages",

@@ -84,7 +84,8 @@ struct conn_frame {
 	uint32_t len;      /* bytes after the length prefix */
 	uint32_t hdr_len;  /* encoded header bytes */
 	uint32_t body_len; /* len - hdr_len; 0 = no body */
-	uint32_t batch;    /* messages of a checked batched SEND; 0 = none */
+	uint32_t batch;    /* messages of a checked batched SEND or PUBLISH;
+	                    * 0 = none */
 	uint32_t nfds;     /* descriptors it claims (WK_FDS), head of c->in_fds */
 	bool fds_moved;    /* conn_forward() moved them to the receiver */
 	bool consumed;     /* bytes already removed from the input */
@@ -118,6 +119,8 @@ struct conn {
 	                                   * read frame by frame (conn_read) */
 	uint32_t head_batch;              /* ... and its batch count (batch.h) */
 	bool batch_rx;                    /* HELLO flags BATCH: takes batches whole */
+	bool pub_batch_rx;                /* HELLO flags PUB_BATCH: takes batched
+	                                   * PUBLISHes whole (pubsub.h) */
 	bool fds_rx;                      /* HELLO flags FDS: takes descriptors */
 	bool bridge;                      /* HELLO flags BRIDGE (federation) */
 	struct fdq in_fds;                /* received, not yet claimed by a frame */

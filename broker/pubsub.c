@@ -15,6 +15,7 @@
 #include "log.h"
 #include "name.h"
 #include "monitor.h"
+#include "mpr.h"
 #include "presence.h"
 #include "stats.h"
 
@@ -97,43 +98,82 @@ static void send_gap(struct conn *c, uint64_t sub, uint64_t count)
 	conn_send_hdr(c, &h);
 }
 
-/* Append one PUBLISH delivery of m for s to s->c's output. */
-static void deliver(struct ps_sub *s, struct ps_msg *m)
+/* Append one PUBLISH delivery for s to s->c's output: element idx of m
+ * (its id m->id + idx), whose bytes are m->body[off .. off + len), or,
+ * with whole, all of the batch m as one frame with flags BATCH. */
+static void deliver(struct ps_sub *s, struct ps_msg *m, uint32_t idx,
+		    size_t off, size_t len, bool whole)
 {
 	struct conn *c = s->c;
 	struct broker *b = c->b;
 	struct frame_hdr h;
 	uint8_t buf[FRAME_ENC_MAX];
-	size_t n;
+	const uint8_t *body = m->body + off;
+	uint32_t n = whole ? m->batch : 1;
+	size_t hn;
 
 	frame_init(&h, WIRE_PUBLISH);
-	h.id = m->id;
+	h.id = m->id + idx;
 	h.sub = s->id;
 	h.from_id = m->from_id;
 	h.uid = m->uid;
 	h.has |= FH(WK_ID) | FH(WK_SUB) | FH(WK_FROM_ID) | FH(WK_UID);
+	if (whole) {
+		h.flags = WF_BATCH;
+		h.has |= FH(WK_FLAGS);
+	}
 	frame_set_str(&h, WK_TOPIC, m->topic, m->topic_len);
 	if (m->from_len)
 		frame_set_str(&h, WK_FROM, m->from, m->from_len);
-	n = frame_encode(&h, m->len, buf, sizeof(buf));
+	hn = frame_encode(&h, len, buf, sizeof(buf));
 	if (monitor_active(b))
 		monitor_tap(c, WIRE_MONITOR_OUT, &h, buf + IPCHUB_LEN_PREFIX,
-			    n - IPCHUB_LEN_PREFIX, NULL, 0, m->body, m->len);
-	evbuffer_add(c->out, buf, n);
-	if (m->len >= PS_COPY_MAX) {
+			    hn - IPCHUB_LEN_PREFIX, NULL, 0, body, len);
+	evbuffer_add(c->out, buf, hn);
+	if (len >= PS_COPY_MAX) {
 		m->refs++;
-		if (evbuffer_add_reference(c->out, m->body, m->len,
-					   msg_unref_cb, m) < 0) {
+		if (evbuffer_add_reference(c->out, body, len, msg_unref_cb,
+					   m) < 0) {
 			m->refs--;
-			evbuffer_add(c->out, m->body, m->len);
+			evbuffer_add(c->out, body, len);
 		}
-	} else if (m->len) {
-		evbuffer_add(c->out, m->body, m->len);
+	} else if (len) {
+		evbuffer_add(c->out, body, len);
 	}
 	c->msgs_out++;
-	s->delivered++;
-	stats_routed(&b->st, n + m->len);
+	s->delivered += n;
+	stats_routed_n(&b->st, n, hn + len);
 	broker_want_flush(b, c);
+}
+
+/* The elements of a batch body, in order (frame_batch_check passed it). */
+struct elem_walk {
+	struct iovec iov;
+	struct mpr r;
+	size_t total;
+	uint32_t i, n;
+};
+
+static void walk_init(struct elem_walk *w, const struct ps_msg *m)
+{
+	mpr_init_buf(&w->r, &w->iov, m->body, m->len);
+	w->total = m->len;
+	w->i = 0;
+	if (mpr_read_array(&w->r, &w->n) != MPR_OK)
+		w->n = 0; /* not reached for a checked batch */
+}
+
+static bool walk_next(struct elem_walk *w, size_t *off, size_t *len)
+{
+	size_t at = w->total - (size_t)mpr_left(&w->r);
+
+	if (w->i >= w->n ||
+	    mpr_skip_value(&w->r, IPCHUB_MAX_BODY_DEPTH) != MPR_OK)
+		return false;
+	*off = at;
+	*len = w->total - (size_t)mpr_left(&w->r) - at;
+	w->i++;
+	return true;
 }
 
 static void count_drop(struct ps_sub *s, uint64_t n)
@@ -143,14 +183,17 @@ static void count_drop(struct ps_sub *s, uint64_t n)
 	s->c->b->st.drops += n;
 }
 
-/* s is behind: queue m, applying the policy when the queue is full. */
-static void enqueue(struct ps_sub *s, struct ps_msg *m)
+/* s is behind: queue element idx of m (bytes off .. off + len of its
+ * body; all of a single publication), applying the policy when the queue
+ * is full. */
+static void enqueue(struct ps_sub *s, struct ps_msg *m, uint32_t idx,
+		    size_t off, size_t len)
 {
 	struct broker *b = s->c->b;
 	bool was = backlogged(s);
 	struct ps_item *it;
 	bool full = s->qn >= b->conf.sub_queue ||
-		    (s->qn > 0 && s->qbytes + m->len > b->conf.queue_hwm);
+		    (s->qn > 0 && s->qbytes + len > b->conf.queue_hwm);
 
 	if (full) {
 		switch (s->policy) {
@@ -168,7 +211,7 @@ static void enqueue(struct ps_sub *s, struct ps_msg *m)
 
 			TAILQ_REMOVE(&s->q, head, link);
 			s->qn--;
-			s->qbytes -= head->m->len;
+			s->qbytes -= head->len;
 			/* The loss sits where head was: before the next item,
 			 * or (queue now empty) before what arrives next. */
 			if (next)
@@ -192,11 +235,14 @@ static void enqueue(struct ps_sub *s, struct ps_msg *m)
 	}
 	m->refs++;
 	it->m = m;
+	it->idx = idx;
+	it->off = off;
+	it->len = len;
 	it->gap_before = s->gap_tail;
 	s->gap_tail = 0;
 	TAILQ_INSERT_TAIL(&s->q, it, link);
 	s->qn++;
-	s->qbytes += m->len;
+	s->qbytes += len;
 	backlog_update(s, was);
 }
 
@@ -211,10 +257,10 @@ void pubsub_drain(struct conn *c)
 		while (!conn_over_hwm(c) && (it = TAILQ_FIRST(&s->q))) {
 			TAILQ_REMOVE(&s->q, it, link);
 			s->qn--;
-			s->qbytes -= it->m->len;
+			s->qbytes -= it->len;
 			if (it->gap_before)
 				send_gap(c, s->id, it->gap_before);
-			deliver(s, it->m);
+			deliver(s, it->m, it->idx, it->off, it->len, false);
 			msg_unref(it->m);
 			free(it);
 		}
@@ -393,6 +439,23 @@ static void disconnect_slow(struct ps_sub *s)
 	conn_close(c, "slow subscriber (policy disconnect)");
 }
 
+/* The batch m to s one element at a time: delivered directly (now: the
+ * whole batch was admitted at once, as a batched SEND is) or queued, each
+ * element meeting the queue limit and the policy on its own. */
+static void fan_elements(struct ps_sub *s, struct ps_msg *m, bool now)
+{
+	struct elem_walk w;
+	size_t off, len;
+
+	walk_init(&w, m);
+	while (s->c && !s->doomed && walk_next(&w, &off, &len)) {
+		if (now)
+			deliver(s, m, w.i - 1, off, len, false);
+		else
+			enqueue(s, m, w.i - 1, off, len);
+	}
+}
+
 void pubsub_publish(struct conn *c, struct conn_frame *f)
 {
 	struct broker *b = c->b;
@@ -405,14 +468,15 @@ void pubsub_publish(struct conn *c, struct conn_frame *f)
 
 	if (topic_check(h->topic, h->topic_len) != WIRE_E_OK ||
 	    name_is_reserved(h->topic, h->topic_len)) {
-		conn_send_error(c, h->id, WIRE_E_BAD_NAME, WIRE_PUBLISH, NULL, 0,
-				NULL, 0,
-				"malformed or reserved topic (wildcards are for patterns)");
+		conn_send_error_count(c, h->id, WIRE_E_BAD_NAME, WIRE_PUBLISH,
+				      NULL, 0, NULL, 0,
+				      "malformed or reserved topic (wildcards are for patterns)",
+				      f->batch);
 		return;
 	}
 	if (grow_match(ps) < 0) {
-		conn_send_error(c, h->id, WIRE_E_INTERNAL, WIRE_PUBLISH, NULL, 0,
-				NULL, 0, "out of memory");
+		conn_send_error_count(c, h->id, WIRE_E_INTERNAL, WIRE_PUBLISH,
+				      NULL, 0, NULL, 0, "out of memory", f->batch);
 		return;
 	}
 	ps->nmatch = 0;
@@ -431,11 +495,12 @@ void pubsub_publish(struct conn *c, struct conn_frame *f)
 	}
 	m = malloc(sizeof(*m) + f->body_len);
 	if (!m) {
-		conn_send_error(c, h->id, WIRE_E_INTERNAL, WIRE_PUBLISH, NULL, 0,
-				NULL, 0, "out of memory");
+		conn_send_error_count(c, h->id, WIRE_E_INTERNAL, WIRE_PUBLISH,
+				      NULL, 0, NULL, 0, "out of memory", f->batch);
 		return;
 	}
 	m->refs = 1;
+	m->batch = f->batch;
 	m->id = h->id;
 	m->from_id = c->id;
 	m->uid = (uint32_t)c->cred.uid;
@@ -454,17 +519,28 @@ void pubsub_publish(struct conn *c, struct conn_frame *f)
 		evbuffer_copyout_from(c->in, &pos, m->body, m->len);
 	}
 
+	if (m->batch)
+		b->st.routed_batches++;
 	ps->busy++;
 	n = ps->nmatch;
 	for (size_t i = 0; i < n; i++) {
+		bool now;
+
 		s = ps->match[i];
 		if (!s->c || s->c->state != CONN_READY)
 			continue;
-		if (s->policy == WIRE_POLICY_BLOCK ||
-		    (!backlogged(s) && !conn_over_hwm(s->c)))
-			deliver(s, m);
-		else
-			enqueue(s, m);
+		now = s->policy == WIRE_POLICY_BLOCK ||
+		      (!backlogged(s) && !conn_over_hwm(s->c));
+		if (!m->batch) {
+			if (now)
+				deliver(s, m, 0, 0, m->len, false);
+			else
+				enqueue(s, m, 0, 0, m->len);
+		} else if (now && s->c->pub_batch_rx) {
+			deliver(s, m, 0, 0, m->len, true);
+		} else {
+			fan_elements(s, m, now);
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		s = ps->match[i];

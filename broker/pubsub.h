@@ -28,6 +28,17 @@
  * emitted at that point of the stream. So the publisher is slowed only by
  * BLOCK subscribers, and loss is never silent.
  *
+ * Batched publications (PROTOCOL.md 10.2.1): a PUBLISH with flags BATCH
+ * is one ps_msg whose body is the whole array (batch = its element count;
+ * element i has id id + i). It is matched, checked against BLOCK
+ * subscribers and copied once. A subscription that may take it directly
+ * gets it whole, as one frame with flags BATCH, when its connection
+ * announced PUB_BATCH, else one PUBLISH per element, in order. A
+ * subscription that is behind queues every element as its own item
+ * (ps_item names the element by index and byte span), so the queue
+ * limits, the drop policies and the GAP counts work on publications
+ * exactly as without batches.
+ *
  * Lifetime: a subscription dies at UNSUBSCRIBE or when its connection
  * detaches. While a fan-out is running (ps->busy) a dying subscription is
  * unlinked from the trie and its connection but freed only when the
@@ -53,13 +64,18 @@ struct ps_msg {
 	uint16_t topic_len, from_len;
 	char topic[IPCHUB_MAX_NAME + 1];
 	char from[IPCHUB_MAX_NAME + 1];
+	uint32_t batch;      /* elements of a batched PUBLISH; 0 = single */
 	size_t len;
-	uint8_t body[];
+	uint8_t body[];      /* the body; for a batch, the whole array */
 };
 
+/* One queued publication: all of a single ps_msg, or element idx of a
+ * batch, whose bytes are body[off .. off + len). */
 struct ps_item {
 	TAILQ_ENTRY(ps_item) link;
 	struct ps_msg *m;    /* one reference */
+	uint32_t idx;        /* element index (0 for a single publication) */
+	size_t off, len;     /* its bytes in m->body */
 	uint64_t gap_before; /* publications lost just before this one */
 };
 

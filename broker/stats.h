@@ -49,6 +49,14 @@ static inline void stats_routed(struct stats *s, uint64_t bytes)
 	s->routed_bytes += bytes;
 }
 
+/* n messages of bytes in all were delivered as one frame (a batched
+ * PUBLISH to one subscriber), or n = 1 for one publication. */
+static inline void stats_routed_n(struct stats *s, uint32_t n, uint64_t bytes)
+{
+	s->routed_msgs += n;
+	s->routed_bytes += bytes;
+}
+
 /* A batched SEND frame of n messages was routed, split into n frames of
  * bytes in all. */
 static inline void stats_routed_batch(struct stats *s, uint32_t n,

@@ -574,7 +574,7 @@ static int enqueue(ipchub_async *a, const struct frame_hdr *f,
 	 * buffer when it can (batch.h); never in the park, whose frames may
 	 * go to a broker that does not take batches. */
 	if (d && f->kind == WIRE_SEND && !control && orecq_back(q) &&
-	    (n = sess_batch_cost(&a->s, f->to, f->to_len,
+	    (n = sess_batch_cost(&a->s, WIRE_SEND, f->to, f->to_len,
 				 (f->has & FH(WK_FLAGS)) ? f->flags : 0,
 				 f->id, len)) > 0) {
 		struct orec *last = orecq_back(q);

@@ -36,21 +36,23 @@ static size_t batch_head(const struct sess *s, size_t body_len, uint8_t *out)
 {
 	struct frame_hdr bh;
 
-	frame_init(&bh, WIRE_SEND);
+	frame_init(&bh, s->ob.kind);
 	bh.id = s->ob.id;
 	bh.flags = s->ob.flags | WF_BATCH;
 	bh.has |= FH(WK_ID) | FH(WK_FLAGS);
-	frame_set_str(&bh, WK_TO, s->ob.to, s->ob.to_len);
+	frame_set_str(&bh, s->ob.kind == WIRE_SEND ? WK_TO : WK_TOPIC,
+		      s->ob.to, s->ob.to_len);
 	return frame_encode(&bh, body_len, out, FRAME_ENC_MAX);
 }
 
-size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
-		       uint32_t flags, uint64_t id, size_t len)
+size_t sess_batch_cost(const struct sess *s, int kind, const char *to,
+		       size_t to_len, uint32_t flags, uint64_t id, size_t len)
 {
 	const struct sess_batch *b = &s->ob;
 	size_t add = len, flen;
 
 	if (!s->out.open || s->state != SESS_READY || len == 0 ||
+	    kind != b->kind ||
 	    len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
 	    b->count >= IPCHUB_MAX_BATCH || id != b->id + b->count ||
 	    flags != b->flags || to_len != b->to_len ||
@@ -105,17 +107,25 @@ void sess_batch_open(struct sess *s, const struct frame_hdr *h, size_t len,
 {
 	struct sess_batch *b = &s->ob;
 
-	if (!s->batch_ok || s->state != SESS_READY || h->kind != WIRE_SEND ||
+	if (!s->batch_ok || s->state != SESS_READY ||
+	    !(h->kind == WIRE_SEND ||
+	      (h->kind == WIRE_PUBLISH && s->pub_batch_ok)) ||
 	    len == 0 || len > IPCHUB_CLIENT_BATCH_BODY_MAX ||
 	    (send_flags(h) & WF_BATCH))
 		return;
+	b->kind = (uint8_t)h->kind;
 	b->id = h->id;
 	b->count = 1;
 	b->flags = send_flags(h);
 	b->hdr_len = frame_bytes - len;
-	b->to_len = h->to_len;
-	memcpy(b->to, h->to, h->to_len);
-	b->to[h->to_len] = '\0';
+	if (h->kind == WIRE_SEND) {
+		b->to_len = h->to_len;
+		memcpy(b->to, h->to, h->to_len);
+	} else {
+		b->to_len = h->topic_len;
+		memcpy(b->to, h->topic, h->topic_len);
+	}
+	b->to[b->to_len] = '\0';
 	s->out.open = frame_bytes;
 }
 
@@ -127,9 +137,14 @@ int sess_queue_send(struct sess *s, const struct frame_hdr *h,
 
 	if (!s->batch_ok)
 		return sess_queue_frame(s, h, body, len);
-	add = h->kind == WIRE_SEND ? sess_batch_cost(s, h->to, h->to_len,
-						     send_flags(h), h->id, len)
-				   : 0;
+	if (h->kind == WIRE_SEND)
+		add = sess_batch_cost(s, WIRE_SEND, h->to, h->to_len,
+				      send_flags(h), h->id, len);
+	else if (h->kind == WIRE_PUBLISH)
+		add = sess_batch_cost(s, WIRE_PUBLISH, h->topic, h->topic_len,
+				      send_flags(h), h->id, len);
+	else
+		add = 0;
 	if (add)
 		return sess_batch_add(s, add, body, len);
 	before = sess_out_len(s);
@@ -139,11 +154,12 @@ int sess_queue_send(struct sess *s, const struct frame_hdr *h,
 	return rc;
 }
 
-bool sess_batch_to_is(const struct sess *s, const char *name, size_t *len)
+bool sess_batch_to_is(const struct sess *s, int kind, const char *name,
+		      size_t *len)
 {
 	size_t n;
 
-	if (!s->out.open)
+	if (!s->out.open || kind != s->ob.kind)
 		return false;
 	n = strnlen(name, (size_t)s->ob.to_len + 1);
 	if (n != s->ob.to_len || memcmp(name, s->ob.to, n) != 0)
@@ -179,9 +195,9 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	int rc;
 
 	/* frame_batch_check proved the element is there and valid. */
-	if (h->kind == WIRE_SEND)
+	if (h->kind != WIRE_ERROR)
 		elen = value_span(frame + sp->pos, sp->total - sp->pos);
-	if (h->kind == WIRE_SEND && s->lend.slot) {
+	if (h->kind != WIRE_ERROR && s->lend.slot) {
 		/* Lent in place: no template, no allocation; after the
 		 * first element only the body (and id) change. */
 		if (sp->slot_set) {
@@ -209,7 +225,7 @@ int sess_split_next(struct sess *s, struct sess_event *ev)
 	m->id = h->id + sp->i;
 	e.id = m->id;
 	e.msg = m;
-	if (h->kind == WIRE_SEND) {
+	if (h->kind != WIRE_ERROR) {
 		e.type = SESS_EV_MSG;
 	} else {
 		e.type = SESS_EV_ERROR;

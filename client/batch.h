@@ -1,11 +1,12 @@
 /*
- * batch.h - batched SENDs in the client session (PROTOCOL.md 6.3.1;
- * internal).
+ * batch.h - batched SENDs and PUBLISHes in the client session
+ * (PROTOCOL.md 6.3.1, 10.2.1; internal).
  *
  * Model, outbound: the session's outbound buffer may end with one open
- * SEND frame (sess.out.open bytes long, described by sess.ob) that still
- * accepts messages. A one-way send to the same name, with the same flags
- * and the next id, is appended to it instead of getting its own frame: the
+ * SEND or PUBLISH frame (sess.out.open bytes long, described by sess.ob)
+ * that still accepts messages. A one-way send to the same name (a
+ * publication to the same topic), with the same flags and the next id, is
+ * appended to it instead of getting its own frame: the
  * first message is a plain SEND; the second rewrites it in place as a
  * batch (header with flags BATCH, body an `array 32` of the bodies); each
  * later one appends its body and patches the array count and the length
@@ -14,9 +15,12 @@
  * clears `open`), when a byte of it is handed to the socket
  * (sess_out_consume), or when it reaches a limit. Only bytes already
  * waiting are merged: flushing is unchanged, so batching never delays a
- * message. Frames are only opened after a WELCOME with BATCH.
+ * message. SEND frames are only opened after a WELCOME with BATCH,
+ * PUBLISH frames after one with PUB_BATCH too (only the blocking API
+ * batches publications; the event API's queue batches SENDs only).
  *
- * Model, inbound: sess_next_event() splits a batched SEND into one
+ * Model, inbound: sess_next_event() splits a batched SEND or PUBLISH
+ * into one
  * SESS_EV_MSG per element and an ERROR with `count` n into n
  * SESS_EV_ERROR events; the cursor (sess.split) holds offsets relative to
  * the frame start, so it survives the inbound buffer being compacted or
@@ -38,13 +42,14 @@
 #include "frame.h"
 #include "sess.h"
 
-/* Bytes the outbound buffer would grow by if a SEND to to[0..to_len)
+/* Bytes the outbound buffer would grow by if a message of kind
+ * (WIRE_SEND or WIRE_PUBLISH) to to[0..to_len) (the name or the topic)
  * with these flags, this id and a body of len bytes were appended to the
- * open batch; 0 when it cannot be (no open frame, another name, flags or
+ * open batch; 0 when it cannot be (no open frame, another kind, name, flags or
  * id, no body or one over IPCHUB_CLIENT_BATCH_BODY_MAX, or a limit
  * reached). */
-size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
-		       uint32_t flags, uint64_t id, size_t len);
+size_t sess_batch_cost(const struct sess *s, int kind, const char *to,
+		       size_t to_len, uint32_t flags, uint64_t id, size_t len);
 
 /* Append a body to the open frame; add is what sess_batch_cost() returned
  * (non-zero) for this message, nothing having been queued since. Returns
@@ -52,18 +57,20 @@ size_t sess_batch_cost(const struct sess *s, const char *to, size_t to_len,
 int sess_batch_add(struct sess *s, size_t add, const void *body,
 		   size_t len);
 
-/* Whether the NUL-terminated name is the open batch's destination; its
+/* Whether the NUL-terminated name is the destination (topic) of the
+ * open batch, which is of this kind; its
  * length goes to *len then. That name passed the name check when the
  * batch was opened, so a caller may skip checking it again. */
-bool sess_batch_to_is(const struct sess *s, const char *name, size_t *len);
+bool sess_batch_to_is(const struct sess *s, int kind, const char *name,
+		      size_t *len);
 
-/* Queue a one-way SEND: appended to the open batch when it can be, else
+/* Queue a one-way SEND or PUBLISH: appended to the open batch when it can be, else
  * queued as its own frame (sess_queue_frame), which then becomes the open
  * frame if it may take more. Return codes as sess_queue_frame(). */
 int sess_queue_send(struct sess *s, const struct frame_hdr *h,
 		    const void *body, size_t len);
 
-/* After the SEND h with a body of len bytes was queued as the last
+/* After the SEND or PUBLISH h with a body of len bytes was queued as the last
  * frame_bytes bytes of the outbound buffer: make it the open frame if
  * it qualifies. */
 void sess_batch_open(struct sess *s, const struct frame_hdr *h, size_t len,

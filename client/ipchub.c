@@ -67,6 +67,7 @@
 #include "name.h"
 #include "sess.h"
 #include "xport.h"
+#include "xq.h"
 
 
 enum wait_for {
@@ -107,7 +108,8 @@ struct ipchub {
 	 * message; queued to go, one group per frame at its offset in the
 	 * output stream (out_done + bytes still buffered). */
 	struct fdq in_fds, out_fds;
-	uint64_t out_done; /* bytes ever written */
+	uint64_t out_done; /* outbound buffer bytes ever written */
+	struct xq xq;      /* ipchub_send_buf() bodies, spliced in (xq.h) */
 	char path[XPORT_PATH_MAX];
 };
 
@@ -206,11 +208,13 @@ static int do_write(ipchub *h)
 		const uint8_t *p = sess_out_data(&h->s, &len);
 		int fds[IPCHUB_MAX_FDS_PER_FRAME];
 		struct fdq_group g;
-		struct iovec iov;
+		struct iovec iov[XQ_IOV_MAX];
 		uint32_t nf = 0;
+		size_t outn;
 		xport_ssize n;
+		int niov = 1;
 
-		if (len == 0)
+		if (len == 0 && !xq_due(&h->xq, h->out_done))
 			return 0;
 		/* A frame with descriptors starts its own sendmsg(), which
 		 * carries them and stops before the next such frame. */
@@ -226,14 +230,24 @@ static int do_write(ipchub *h)
 					len = (size_t)(g.pos - h->out_done);
 			}
 		}
-		iov.iov_base = (void *)p;
-		iov.iov_len = len;
-		n = xport_send(h->fd, &iov, 1, fds, nf);
+		iov[0].iov_base = (void *)p;
+		iov[0].iov_len = len;
+		if (h->xq.n) {
+			/* A body due now belongs to the frame before any
+			 * descriptors' frame: it goes first, on its own. */
+			if (xq_due(&h->xq, h->out_done))
+				nf = 0, len = 0;
+			niov = xq_iov(&h->xq, h->out_done, p, len, iov,
+				      XQ_IOV_MAX);
+		}
+		n = xport_send(h->fd, iov, niov, fds, nf);
 		if (n > 0) {
 			if (nf)
 				fdq_drop(&h->out_fds, nf);
-			h->out_done += (uint64_t)n;
-			sess_out_consume(&h->s, (size_t)n);
+			outn = h->xq.n ? xq_advance(&h->xq, h->out_done, (size_t)n)
+				       : (size_t)n;
+			h->out_done += (uint64_t)outn;
+			sess_out_consume(&h->s, outn);
 			h->retry_at = 0;
 			continue;
 		}
@@ -489,7 +503,7 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 		can_read = h->qbytes < IPCHUB_CLIENT_IN_MAX;
 		if (can_read)
 			pfd.events |= POLLIN;
-		if (sess_out_len(&h->s) > 0)
+		if (sess_out_len(&h->s) > 0 || h->xq.n)
 			pfd.events |= POLLOUT;
 		n = h->spin_us ? spin_poll(h, &pfd, deadline) : 0;
 		if (n == 0)
@@ -513,10 +527,13 @@ static int run_until(ipchub *h, int64_t deadline, cond_fn cond)
 }
 
 static bool c_wait_done(const ipchub *h) { return h->w.done; }
-static bool c_out_empty(const ipchub *h) { return sess_out_len(&h->s) == 0; }
+static bool c_out_empty(const ipchub *h)
+{
+	return sess_out_len(&h->s) == 0 && h->xq.n == 0;
+}
 static bool c_out_below_hwm(const ipchub *h)
 {
-	return sess_out_len(&h->s) <= IPCHUB_CLIENT_OUT_HWM &&
+	return sess_out_len(&h->s) + h->xq.bytes <= IPCHUB_CLIENT_OUT_HWM &&
 	       fdq_len(&h->out_fds) <= IPCHUB_CLIENT_OUT_FDS_MAX;
 }
 static bool c_have_msg(const ipchub *h) { return h->qhead != NULL; }
@@ -594,7 +611,7 @@ static int wait_room(ipchub *h)
  * Returns 0 or the fatal code if the connection failed meanwhile. */
 static int maybe_flush(ipchub *h)
 {
-	size_t len = sess_out_len(&h->s);
+	size_t len = sess_out_len(&h->s) + (size_t)h->xq.bytes;
 
 	if (len <= IPCHUB_CLIENT_FLUSH_AT || len < h->retry_at)
 		return 0;
@@ -720,6 +737,7 @@ static void handle_free(ipchub *h)
 	sess_destroy(&h->s);
 	(void)fdq_clear(&h->in_fds);
 	(void)fdq_clear(&h->out_fds);
+	xq_clear(&h->xq);
 	xport_close(h->fd);
 	free(h);
 }
@@ -768,6 +786,7 @@ static int connect_common(const struct ipchub_opts *opts, bool bridge,
 	h->fed = bridge;
 	fdq_init(&h->in_fds);
 	fdq_init(&h->out_fds);
+	xq_init(&h->xq);
 	if (addr_resolve(opts ? opts->socket : NULL, h->path,
 			 sizeof(h->path)) < 0) {
 		rc = IPCHUB_E_INVALID;
@@ -978,6 +997,21 @@ fail:
 	return rc;
 }
 
+/* A one-way frame with id (the session's next) was queued: take the id,
+ * flush if enough is queued, and report it in *id_out (may be NULL). */
+static int queued(ipchub *h, uint64_t id, uint64_t *id_out)
+{
+	int rc;
+
+	(void)sess_next_id(&h->s);
+	rc = maybe_flush(h);
+	if (rc)
+		return rc;
+	if (id_out)
+		*id_out = id;
+	return IPCHUB_OK;
+}
+
 /* SEND and PUBLISH: validate, queue (taking an id only once queued),
  * flush if the queue passed its threshold. dst goes under key (WK_TO or
  * WK_TOPIC); both follow the name grammar. */
@@ -996,7 +1030,8 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (nfds > IPCHUB_MAX_FDS_PER_FRAME || (nfds && !fds))
 		return IPCHUB_E_INVALID;
 	/* The name of the batch being filled was checked when it opened. */
-	if (kind != WIRE_SEND || !dst || !sess_batch_to_is(&h->s, dst, &dlen)) {
+	if (!dst || !sess_batch_to_is(&h->s, kind, dst, &dlen)) {
+		/* SEND may go to a remote name@hub; topics follow the names. */
 		rc = kind == WIRE_SEND ? check_addr(dst, &dlen)
 					 : check_name(dst, &dlen);
 		if (rc)
@@ -1009,8 +1044,8 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (rc)
 		return rc;
 	id = h->s.next_id; /* taken only if the message is queued */
-	if (kind == WIRE_SEND && !nfds) /* a batch carries no descriptors */
-		add = sess_batch_cost(&h->s, dst, dlen, 0, id, len);
+	if (!nfds) /* a batch carries no descriptors */
+		add = sess_batch_cost(&h->s, kind, dst, dlen, 0, id, len);
 	if (nfds) {
 		rc = fds_dup(fds, nfds, dup);
 		if (rc)
@@ -1021,25 +1056,19 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		frame_set_str(&f, key, dst, dlen);
 		rc = queue_fds(h, &f, body, len, dup, nfds);
 	} else if (add) {
-		/* It joins the SEND waiting at the queue's tail: no header. */
+		/* It joins the SEND (PUBLISH) waiting at the queue's tail:
+		 * no header. */
 		rc = sess_batch_add(&h->s, add, body, len);
 	} else {
 		frame_init(&f, kind);
 		f.id = id;
 		f.has |= FH(WK_ID);
 		frame_set_str(&f, key, dst, dlen);
-		rc = kind == WIRE_SEND ? sess_queue_send(&h->s, &f, body, len)
-				       : sess_queue_frame(&h->s, &f, body, len);
+		rc = sess_queue_send(&h->s, &f, body, len);
 	}
 	if (rc)
 		return rc;
-	(void)sess_next_id(&h->s);
-	rc = maybe_flush(h);
-	if (rc)
-		return rc;
-	if (id_out)
-		*id_out = id;
-	return IPCHUB_OK;
+	return queued(h, id, id_out);
 }
 
 int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
@@ -1052,6 +1081,46 @@ int ipchub_send_fds(ipchub *h, const char *to, const void *body, size_t len,
 		    const int *fds, size_t nfds, uint64_t *id_out)
 {
 	return one_way(h, WIRE_SEND, WK_TO, to, body, len, fds, nfds, id_out);
+}
+
+int ipchub_send_buf(ipchub *h, const char *to, void *body, size_t len,
+		    ipchub_free_fn free_fn, void *arg, uint64_t *id_out)
+{
+	uint8_t head[FRAME_ENC_MAX];
+	struct frame_hdr f;
+	size_t dlen, n;
+	uint64_t id;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	if (!body || len == 0)
+		return IPCHUB_E_INVALID;
+	rc = check_name(to, &dlen);
+	if (!rc)
+		rc = check_body(h, body, len);
+	if (!rc)
+		rc = wait_room(h);
+	if (rc)
+		return rc;
+	id = h->s.next_id;
+	frame_init(&f, WIRE_SEND);
+	f.id = id;
+	f.has |= FH(WK_ID);
+	frame_set_str(&f, WK_TO, to, dlen);
+	n = frame_encode(&f, len, head, sizeof(head));
+	if ((uint64_t)(n - IPCHUB_LEN_PREFIX) + len > h->s.max_frame)
+		return IPCHUB_E_TOO_LARGE;
+	/* The header closes any open batch; the body follows it. */
+	if (xq_push(&h->xq, h->out_done + sess_out_len(&h->s) + n, body, len,
+		    free_fn, arg) < 0)
+		return IPCHUB_E_NOMEM;
+	rc = sess_buf_append(&h->s.out, head, n);
+	if (rc) {
+		xq_unpush(&h->xq); /* the body stays the caller's */
+		return rc;
+	}
+	return queued(h, id, id_out);
 }
 
 int ipchub_flush(ipchub *h, int timeout_ms)

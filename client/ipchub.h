@@ -243,6 +243,28 @@ int ipchub_reply(ipchub *h, const ipchub_msg *req, const void *body,
 int ipchub_reply_error(ipchub *h, const ipchub_msg *req, int code,
 		       const char *message);
 
+/* ---- sending from the caller's memory ------------------------------ */
+
+/* Called once when the library no longer needs a buffer handed to
+ * ipchub_send_buf(): buf is that buffer, arg the argument given with it. */
+typedef void (*ipchub_free_fn)(void *buf, void *arg);
+
+/* ipchub_send() without a copy: the body is written to the socket from
+ * the caller's buffer (writev, after the frame's header), never copied
+ * into the outbound queue. On IPCHUB_OK the library owns body: the caller
+ * must neither change nor free it until free_fn(body, arg) is called
+ * (free_fn may be NULL when the caller tracks the buffer otherwise), which
+ * happens exactly once, when its last byte has been written or, at the
+ * latest, in ipchub_close() (then maybe unwritten). On any error the
+ * buffer stays the caller's and free_fn is not called. The body is
+ * validated as for ipchub_send() and must not be empty (IPCHUB_E_INVALID
+ * for body NULL or len 0); the message is never batched. It pays off for
+ * large bodies (tens of KiB and more), where the copy is what a send
+ * costs; returns as ipchub_send(). Bytes queued this way count towards
+ * the outbound high-water mark. */
+int ipchub_send_buf(ipchub *h, const char *to, void *body, size_t len,
+		    ipchub_free_fn free_fn, void *arg, uint64_t *id_out);
+
 /* ---- file descriptors (PROTOCOL.md 6.6) ----------------------------- */
 
 /* ipchub_send(), ipchub_request() and ipchub_reply() with 1..16

@@ -191,7 +191,7 @@ int sess_queue_hello(struct sess *s, const char *agent)
 	h.ver_min = IPCHUB_PROTO_VERSION_MIN;
 	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
 	/* We split batched deliveries (PROTOCOL.md 6.3.1). */
-	h.flags = WF_BATCH | (s->fds_rx ? WF_FDS : 0) |
+	h.flags = WF_BATCH | WF_PUB_BATCH | (s->fds_rx ? WF_FDS : 0) |
 		  (s->bridge ? WF_BRIDGE : 0);
 	h.has |= FH(WK_FLAGS);
 	if (agent && *agent)
@@ -304,6 +304,7 @@ static int on_welcome(struct sess *s, const struct frame_hdr *h)
 	memcpy(s->broker, h->broker, h->broker_len);
 	s->broker[h->broker_len] = '\0';
 	s->batch_ok = (h->has & FH(WK_FLAGS)) && (h->flags & WF_BATCH);
+	s->pub_batch_ok = s->batch_ok && (h->flags & WF_PUB_BATCH);
 	s->has_challenge = (h->has & FH(WK_CHALLENGE)) != 0;
 	if (s->has_challenge)
 		memcpy(s->challenge, h->challenge, sizeof(s->challenge));
@@ -368,7 +369,8 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 	mpr_init_buf(&r, &iov, frame, total - IPCHUB_LEN_PREFIX);
 	if (frame_decode(&r, FRAME_B2C, h, &has_body, NULL) != WIRE_E_OK)
 		return fail(s, IPCHUB_E_BAD_FRAME);
-	batch = h->kind == WIRE_SEND && (h->flags & WF_BATCH);
+	batch = (h->kind == WIRE_SEND || h->kind == WIRE_PUBLISH) &&
+		(h->has & FH(WK_FLAGS)) && (h->flags & WF_BATCH);
 	if (batch && !has_body)
 		return fail(s, IPCHUB_E_BAD_FRAME);
 	if (has_body) {
@@ -435,6 +437,10 @@ int sess_next_event(struct sess *s, struct sess_event *ev)
 			return fail(s, IPCHUB_E_BAD_FRAME);
 		if (h->kind == WIRE_MONITOR && !has_body)
 			return fail(s, IPCHUB_E_BAD_FRAME);
+		if (batch)
+			return split_start(s, ev, n,
+					   (size_t)(body - s->in.data - s->in.off),
+					   total);
 		rc = sess_make_msg(s, h, body, body_len, &e.msg);
 		if (rc)
 			return rc;

@@ -79,8 +79,10 @@ struct sess_buf {
 	              * (batch.h); any other append clears it */
 };
 
-/* The open outbound SEND frame (batch.h); valid while out.open != 0. */
+/* The open outbound SEND or PUBLISH frame (batch.h); valid while
+ * out.open != 0. */
 struct sess_batch {
+	uint8_t kind;    /* WIRE_SEND (to: the name) or WIRE_PUBLISH (the topic) */
 	uint64_t id;     /* its first message's id */
 	uint32_t count;  /* messages in it (1: still a plain SEND) */
 	uint32_t flags;  /* its flags apart from BATCH */
@@ -94,7 +96,7 @@ struct sess_batch {
 struct sess_split {
 	uint32_t n;    /* events in the frame */
 	uint32_t i;    /* next to produce */
-	size_t pos;    /* batched SEND: offset of element i */
+	size_t pos;    /* batched SEND or PUBLISH: offset of element i */
 	size_t total;  /* prefix + frame length */
 	ipchub_msg *tmpl; /* message 0 without body: the others are copies */
 	bool slot_set;    /* lend.slot holds this frame's fields (lend.h) */
@@ -123,6 +125,7 @@ struct sess {
 	                       * the header of a frame being split */
 	bool batch_ok;        /* WELCOME carried flags BATCH */
 	bool bridge;          /* set before HELLO: announce BRIDGE (fed.h) */
+	bool pub_batch_ok;    /* ... and PUB_BATCH: PUBLISHes may be batched */
 	bool fds_rx;          /* set before HELLO: announce FDS (the caller
 	                       * reads with recvmsg and claims descriptors) */
 	struct sess_batch ob; /* the open outbound batch (out.open) */

@@ -122,9 +122,10 @@ struct kind_rule {
 #define FED_B2C (K(CLAIM_UID) | K(CLAIM_KEY))
 
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
-	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS | WF_BRIDGE),
+	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT),
+	     WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE),
 	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
-	     WF_BATCH | WF_FDS | WF_BRIDGE),
+	     WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -146,9 +147,9 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(CANCEL, K(ID), 0),
 	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
 	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
-	C2B(PUBLISH, K(ID) | K(TOPIC), 0),
-	B2C(PUBLISH, K(ID) | K(TOPIC) | K(SUB) | K(FROM_ID),
-	    K(FROM) | K(UID) | K(KEY)),
+	C2BF(PUBLISH, K(ID) | K(TOPIC), 0, WF_BATCH),
+	B2CF(PUBLISH, K(ID) | K(TOPIC) | K(SUB) | K(FROM_ID),
+	     K(FROM) | K(UID) | K(KEY), WF_BATCH),
 	B2C(GAP, K(SUB) | K(COUNT), 0),
 	C2B(WATCH, K(ID) | K(NAME), 0),
 	C2B(UNWATCH, K(ID) | K(SUB), 0),

@@ -122,7 +122,7 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
  * IPCHUB_MAX_BODY_DEPTH deep. Returns WIRE_E_OK or WIRE_E_BAD_BODY. */
 int frame_body_check(struct mpr *r, const char **why);
 
-/* Check the rest of r as the body of a batched SEND (WF_BATCH): one
+/* Check the rest of r as the body of a batched SEND or PUBLISH (WF_BATCH): one
  * msgpack array of 1..IPCHUB_MAX_BATCH elements, each a valid body nested
  * at most IPCHUB_MAX_BODY_DEPTH deep (the array itself does not count),
  * and nothing after it. *count is the array's length once its header has

@@ -134,12 +134,17 @@ enum wire_flag {
 	/* HELLO: the client reads with recvmsg() and accepts frames that
 	 * carry descriptors (WK_FDS). WELCOME: the broker accepts them. */
 	WF_FDS = 1u << 2,
+	/* HELLO: the client accepts batched PUBLISH deliveries (a PUBLISH
+	 * with flags BATCH, PROTOCOL.md 10.2.1). WELCOME: the broker accepts
+	 * batched PUBLISHes. BATCH alone covers SEND only, so that clients
+	 * older than batched publications never receive one. */
+	WF_PUB_BATCH = 1u << 4,
 	/* HELLO: this connection is a federation bridge (ipchub-bridge,
 	 * docs/FEDERATION.md): it may register remote names (`name@hub`) and
 	 * carry origin and claims. Only the broker's own uid or root.
 	 * WELCOME: accepted. */
 	WF_BRIDGE = 1u << 6,
-	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_BRIDGE
+	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in

@@ -2,7 +2,7 @@
  * cmd_monitor.c - `ipchub monitor [--filter F]`: print one JSON line per
  * tapped frame: {"dir":"in"|"out","conn","kind", the header's fields by
  * name, "body"} (a frame cut to its header adds "length" instead of the
- * body); lost copies print {"kind":"gap","count"}. A batched SEND
+ * body); lost copies print {"kind":"gap","count"}. A batched SEND (or PUBLISH)
  * (PROTOCOL.md 6.3.1) is shown as the frame it is: its header (flags
  * with BATCH), "batch": the number of messages, and the body as the
  * array of their bodies (the first has the frame's id, the next id + 1..).
@@ -69,7 +69,8 @@ static json_t *describe(const ipchub_msg *m)
 		size_t bl = (size_t)mpr_left(&r);
 		uint32_t n;
 
-		if (h.kind == WIRE_SEND && (h.flags & WF_BATCH) &&
+		if ((h.kind == WIRE_SEND || h.kind == WIRE_PUBLISH) &&
+		    (h.flags & WF_BATCH) &&
 		    mpr_read_array(&r, &n) == MPR_OK)
 			set_u(o, "batch", n);
 

@@ -51,7 +51,7 @@ static void put_frame(struct bytes *b, const struct frame_hdr *h,
 	put(b, body, len);
 }
 
-static void put_welcome(struct bytes *b, bool batch)
+static void put_welcome_flags(struct bytes *b, uint32_t flags)
 {
 	struct frame_hdr h;
 
@@ -60,8 +60,8 @@ static void put_welcome(struct bytes *b, bool batch)
 	h.conn = 17;
 	h.max_frame = IPCHUB_MAX_FRAME_DEFAULT;
 	h.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME);
-	if (batch) {
-		h.flags = WF_BATCH;
+	if (flags) {
+		h.flags = flags;
 		h.has |= FH(WK_FLAGS);
 	}
 	frame_set_str(&h, WK_BROKER, "0123456789abcdef0123456789abcdef", 32);
@@ -70,7 +70,7 @@ static void put_welcome(struct bytes *b, bool batch)
 
 /* A session past WELCOME (with or without BATCH) whose HELLO is still in
  * the outbound buffer: *hello_len bytes. */
-static void ready(struct sess *s, bool batch, size_t *hello_len)
+static void ready_flags(struct sess *s, uint32_t flags, size_t *hello_len)
 {
 	struct bytes b = {0};
 	struct sess_event ev;
@@ -78,12 +78,20 @@ static void ready(struct sess *s, bool batch, size_t *hello_len)
 	sess_init(s);
 	assert_int_equal(sess_queue_hello(s, "test"), IPCHUB_OK);
 	*hello_len = sess_out_len(s);
-	put_welcome(&b, batch);
+	put_welcome_flags(&b, flags);
 	assert_int_equal(sess_feed(s, b.p, b.len), IPCHUB_OK);
 	assert_int_equal(sess_next_event(s, &ev), IPCHUB_OK);
 	assert_int_equal(ev.type, SESS_EV_WELCOME);
-	assert_int_equal(s->batch_ok, batch);
+	assert_int_equal(s->batch_ok, (flags & WF_BATCH) != 0);
+	assert_int_equal(s->pub_batch_ok,
+			 (flags & (WF_BATCH | WF_PUB_BATCH)) ==
+				 (WF_BATCH | WF_PUB_BATCH));
 	free(b.p);
+}
+
+static void ready(struct sess *s, bool batch, size_t *hello_len)
+{
+	ready_flags(s, batch ? WF_BATCH : 0, hello_len);
 }
 
 /* ---- inbound ---------------------------------------------------------- */
@@ -1094,8 +1102,90 @@ static void test_hello_flags(void **state)
 	mpr_init_buf(&r, &iov, p + 4, len - 4);
 	assert_int_equal(frame_decode(&r, FRAME_C2B, &h, &has_body, NULL), 0);
 	assert_true(h.has & FH(WK_FLAGS));
-	assert_int_equal(h.flags, WF_BATCH);
+	assert_int_equal(h.flags, WF_BATCH | WF_PUB_BATCH);
 	sess_destroy(&s);
+}
+
+/* PUBLISH batches (PROTOCOL.md 10.2.1): consecutive publications to one
+ * topic share a frame only after a WELCOME with PUB_BATCH, never with a
+ * SEND; a batched PUBLISH from the broker yields one message per element
+ * with its id, topic and subscription. */
+static void test_publish_batches(void **state)
+{
+	struct sess s;
+	struct frame_hdr h;
+	struct oframe f[8];
+	struct bytes in = {0}, body = {0};
+	uint64_t id = 1;
+	size_t hl;
+
+	(void)state;
+	for (int pb = 0; pb < 2; pb++) {
+		ready_flags(&s, WF_BATCH | (pb ? WF_PUB_BATCH : 0), &hl);
+		id = 1;
+		for (int i = 0; i < 3; i++) {
+			frame_init(&h, WIRE_PUBLISH);
+			h.id = id++;
+			h.has |= FH(WK_ID);
+			frame_set_str(&h, WK_TOPIC, "t.x", 3);
+			assert_int_equal(sess_queue_send(&s, &h, bodies[i].p,
+							 bodies[i].len),
+					 IPCHUB_OK);
+		}
+		/* A SEND to a name spelt like the topic does not join. */
+		qsend(&s, &id, "t.x", 0, bodies[0].p, bodies[0].len);
+		if (pb) {
+			assert_int_equal(out_frames(&s, hl, f, 8), 2);
+			assert_int_equal(f[0].kind, WIRE_PUBLISH);
+			assert_int_equal(f[0].id, 1);
+			assert_int_equal(f[0].n, 3);
+			assert_int_equal(f[0].flags, WF_BATCH);
+			assert_int_equal(f[1].kind, WIRE_SEND);
+			assert_int_equal(f[1].n, 1);
+		} else {
+			assert_int_equal(out_frames(&s, hl, f, 8), 4);
+			for (int i = 0; i < 3; i++) {
+				assert_int_equal(f[i].kind, WIRE_PUBLISH);
+				assert_int_equal(f[i].n, 1);
+				assert_int_equal(f[i].flags, 0);
+			}
+		}
+		sess_destroy(&s);
+	}
+
+	ready_flags(&s, WF_BATCH | WF_PUB_BATCH, &hl);
+	put_array_hdr(&body, N_BODIES, 1);
+	for (uint32_t i = 0; i < N_BODIES; i++)
+		put(&body, bodies[i].p, bodies[i].len);
+	frame_init(&h, WIRE_PUBLISH);
+	h.id = 70;
+	h.sub = 5;
+	h.from_id = 3;
+	h.flags = WF_BATCH;
+	h.has |= FH(WK_ID) | FH(WK_SUB) | FH(WK_FROM_ID) | FH(WK_FLAGS);
+	frame_set_str(&h, WK_TOPIC, "t.x", 3);
+	put_frame(&in, &h, body.p, body.len);
+	assert_int_equal(sess_feed(&s, in.p, in.len), IPCHUB_OK);
+	for (uint32_t i = 0; i < N_BODIES; i++) {
+		struct sess_event ev;
+		const void *p;
+		size_t len;
+
+		assert_int_equal(sess_next_event(&s, &ev), IPCHUB_OK);
+		assert_int_equal(ev.type, SESS_EV_MSG);
+		assert_int_equal(ipchub_msg_kind(ev.msg), IPCHUB_KIND_PUBLISH);
+		assert_int_equal(ipchub_msg_id(ev.msg), 70 + i);
+		assert_int_equal(ipchub_msg_sub(ev.msg), 5);
+		assert_string_equal(ipchub_msg_topic(ev.msg), "t.x");
+		p = ipchub_msg_body(ev.msg, &len);
+		assert_int_equal(len, bodies[i].len);
+		assert_memory_equal(p, bodies[i].p, len);
+		ipchub_msg_free(ev.msg);
+	}
+	expect_none(&s);
+	sess_destroy(&s);
+	free(in.p);
+	free(body.p);
 }
 
 static int setup(void **state)
@@ -1116,6 +1206,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_flags),
+		cmocka_unit_test(test_publish_batches),
 		cmocka_unit_test(test_split_batch),
 		cmocka_unit_test(test_split_survives_compaction),
 		cmocka_unit_test(test_split_back_to_back),

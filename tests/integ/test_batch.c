@@ -16,8 +16,12 @@
  * delivered; BAD_BODY for malformed batch bodies with the connection
  * still usable; BAD_FRAME for BATCH on a REQUEST; QUEUE_FULL with count
  * for NOWAIT; a batch parked on backpressure then split; stats; monitor
- * taps and their filters. Bounds on time only stop a broken broker from
- * hanging the test.
+ * taps and their filters. Batched PUBLISHes (PROTOCOL.md 10.2.1): whole
+ * to a subscriber that announced PUB_BATCH, split for one that did not,
+ * refused with one counted ERROR; and under drop-oldest and drop-newest
+ * every lost publication is in a GAP placed exactly where it was lost,
+ * with the broker's drop counter equal to the GAPs' total. Bounds on time
+ * only stop a broken broker from hanging the test.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -85,7 +89,7 @@ static void write_frame(int fd, const struct frame_hdr *h, const void *body,
 }
 
 /* HELLO (with flags when non-zero); returns the WELCOME's conn id and
- * checks that it announces BATCH. */
+ * checks that it announces BATCH, and PUB_BATCH if the HELLO did. */
 static uint64_t hello(int fd, uint32_t flags)
 {
 	struct frame_hdr h;
@@ -103,7 +107,7 @@ static uint64_t hello(int fd, uint32_t flags)
 	read_frame(fd, &w);
 	assert_int_equal(w.h.kind, WIRE_WELCOME);
 	assert_true(w.h.has & FH(WK_FLAGS));
-	assert_int_equal(w.h.flags, WF_BATCH);
+	assert_int_equal(w.h.flags, WF_BATCH | (flags & WF_PUB_BATCH));
 	return w.h.conn;
 }
 
@@ -140,20 +144,28 @@ static struct peer peer(const struct hub *hub, const char *name,
 	return p;
 }
 
-static void send_frame(int fd, uint64_t id, const char *to, uint32_t flags,
-		       const void *body, size_t blen)
+/* A SEND (key WK_TO) or PUBLISH (WK_TOPIC) {id, key: dst, flags}. */
+static void one_way_frame(int fd, int kind, int key, uint64_t id,
+			  const char *dst, uint32_t flags, const void *body,
+			  size_t blen)
 {
 	struct frame_hdr h;
 
-	frame_init(&h, WIRE_SEND);
+	frame_init(&h, kind);
 	h.id = id;
 	h.has |= FH(WK_ID);
-	frame_set_str(&h, WK_TO, to, strlen(to));
+	frame_set_str(&h, key, dst, strlen(dst));
 	if (flags) {
 		h.flags = flags;
 		h.has |= FH(WK_FLAGS);
 	}
 	write_frame(fd, &h, body, blen);
+}
+
+static void send_frame(int fd, uint64_t id, const char *to, uint32_t flags,
+		       const void *body, size_t blen)
+{
+	one_way_frame(fd, WIRE_SEND, WK_TO, id, to, flags, body, blen);
 }
 
 /* Next frame must be ERROR {id, code, ref SEND, count} (no count key when
@@ -920,6 +932,259 @@ static void test_parked_batch(void **state)
 	assert_int_equal(hub_stop(&hub), 0);
 }
 
+/* ---- batched publications (PROTOCOL.md 10.2.1) ------------------------- */
+
+static void publish_frame(int fd, uint64_t id, const char *topic,
+			  uint32_t flags, const void *body, size_t blen)
+{
+	one_way_frame(fd, WIRE_PUBLISH, WK_TOPIC, id, topic, flags, body, blen);
+}
+
+static void subscribe(int fd, uint64_t id, const char *pattern,
+		      unsigned policy)
+{
+	struct frame_hdr h;
+	struct rframe r;
+
+	frame_init(&h, WIRE_SUBSCRIBE);
+	h.id = id;
+	h.policy = policy;
+	h.has |= FH(WK_ID) | FH(WK_POLICY);
+	frame_set_str(&h, WK_TOPIC, pattern, strlen(pattern));
+	write_frame(fd, &h, NULL, 0);
+	read_frame(fd, &r);
+	assert_int_equal(r.h.kind, WIRE_OK);
+	assert_int_equal(r.h.id, id);
+}
+
+/* PING id on fd and wait for its PONG: the broker has handled every
+ * frame fd sent before it. */
+static void ping_wait(int fd, uint64_t id)
+{
+	struct frame_hdr h;
+	struct rframe r;
+
+	frame_init(&h, WIRE_PING);
+	h.id = id;
+	h.has |= FH(WK_ID);
+	write_frame(fd, &h, NULL, 0);
+	read_frame(fd, &r);
+	assert_int_equal(r.h.kind, WIRE_PONG);
+	assert_int_equal(r.h.id, id);
+}
+
+static void check_pub(const struct frame_hdr *h, uint64_t sub,
+		      const char *topic, const char *from, uint64_t from_id)
+{
+	assert_int_equal(h->kind, WIRE_PUBLISH);
+	assert_int_equal(h->sub, sub);
+	assert_string_equal(h->topic, topic);
+	assert_true(h->has & FH(WK_FROM));
+	assert_string_equal(h->from, from);
+	assert_int_equal(h->from_id, from_id);
+	assert_int_equal(h->uid, (uint32_t)getuid());
+}
+
+/* A batched PUBLISH reaches a subscriber that announced PUB_BATCH whole,
+ * body untouched, and one that did not (BATCH alone) as one PUBLISH per
+ * message, in order; a refused batch is answered once, with its count. */
+static void test_publish_whole_and_split(void **state)
+{
+	(void)state;
+	struct hub hub;
+	hub_start(&hub, NULL);
+	struct peer tx = peer(&hub, "tx", WF_BATCH | WF_PUB_BATCH);
+	struct peer whole = peer(&hub, NULL, WF_BATCH | WF_PUB_BATCH);
+	struct peer plain = peer(&hub, NULL, WF_BATCH);
+	struct batch b;
+	struct rframe f;
+
+	subscribe(whole.fd, 7, "news.*", WIRE_POLICY_BLOCK);
+	subscribe(plain.fd, 8, "news.>", WIRE_POLICY_DROP_OLDEST);
+	/* 1000 mixed messages, every 16th over the broker's copy path. */
+	batch_build(&b, 1000, 16);
+	publish_frame(tx.fd, 100, "news.today", WF_BATCH, b.sb.data, b.sb.size);
+	read_frame(whole.fd, &f);
+	check_pub(&f.h, 7, "news.today", "tx", tx.conn);
+	assert_int_equal(f.h.id, 100);
+	assert_true(f.h.has & FH(WK_FLAGS));
+	assert_int_equal(f.h.flags, WF_BATCH);
+	assert_int_equal(f.blen, b.sb.size);
+	assert_memory_equal(f.body, b.sb.data, b.sb.size);
+	for (uint32_t i = 0; i < b.n; i++) {
+		read_frame(plain.fd, &f);
+		check_pub(&f.h, 8, "news.today", "tx", tx.conn);
+		assert_int_equal(f.h.id, 100 + i);
+		assert_false(f.h.has & FH(WK_FLAGS));
+		assert_int_equal(f.blen, b.len[i]);
+		assert_memory_equal(f.body, b.sb.data + b.off[i], b.len[i]);
+	}
+	/* A reserved topic: one ERROR for the 1000 publications. */
+	publish_frame(tx.fd, 5000, "ipchub.x", WF_BATCH, b.sb.data, b.sb.size);
+	read_frame(tx.fd, &f);
+	assert_int_equal(f.h.kind, WIRE_ERROR);
+	assert_int_equal(f.h.id, 5000);
+	assert_int_equal(f.h.code, WIRE_E_BAD_NAME);
+	assert_int_equal(f.h.ref, WIRE_PUBLISH);
+	assert_int_equal(f.h.count, 1000);
+	/* Not an array: BAD_BODY without count, and the connection goes on. */
+	publish_frame(tx.fd, 6000, "news.today", WF_BATCH, "\x01", 1);
+	read_frame(tx.fd, &f);
+	assert_int_equal(f.h.kind, WIRE_ERROR);
+	assert_int_equal(f.h.code, WIRE_E_BAD_BODY);
+	assert_false(f.h.has & FH(WK_COUNT));
+	/* No body at all: BAD_BODY too. */
+	publish_frame(tx.fd, 6001, "news.today", WF_BATCH, NULL, 0);
+	read_frame(tx.fd, &f);
+	assert_int_equal(f.h.kind, WIRE_ERROR);
+	assert_int_equal(f.h.code, WIRE_E_BAD_BODY);
+	ping_wait(tx.fd, 6002);
+	batch_free(&b);
+	close(tx.fd);
+	close(whole.fd);
+	close(plain.fd);
+	assert_int_equal(hub_stop(&hub), 0);
+}
+
+/* What one subscriber's stream held: publications (each id once, in
+ * order) and GAP notices, each exactly as long as the ids it skipped. */
+struct tally {
+	uint64_t next;   /* the id expected next (ids start at base) */
+	uint64_t got, lost, gaps, frames;
+};
+
+/* Read sub's stream on fd until every one of the total publications
+ * with ids base .. base + total - 1 is delivered or counted lost. */
+static void read_tally(int fd, uint64_t sub, uint64_t base, uint64_t total,
+		       struct tally *t)
+{
+	*t = (struct tally){.next = base};
+	while (t->got + t->lost < total) {
+		struct rframe f;
+		uint64_t n = 1;
+
+		read_frame(fd, &f);
+		t->frames++;
+		assert_int_equal(f.h.sub, sub);
+		if (f.h.kind == WIRE_GAP) {
+			assert_true(f.h.count > 0);
+			t->lost += f.h.count;
+			t->next += f.h.count;
+			t->gaps++;
+			continue;
+		}
+		assert_int_equal(f.h.kind, WIRE_PUBLISH);
+		/* Exact: this is the publication right after the loss. */
+		if (f.h.id != t->next)
+			fail_msg("sub %llu: id %llu, expected %llu",
+				 (unsigned long long)sub,
+				 (unsigned long long)f.h.id,
+				 (unsigned long long)t->next);
+		if ((f.h.has & FH(WK_FLAGS)) && (f.h.flags & WF_BATCH)) {
+			const uint8_t *p = f.body;
+
+			assert_int_equal(p[0], 0xdd); /* the publisher's array 32 */
+			n = ((uint64_t)p[1] << 24) | ((uint64_t)p[2] << 16) |
+			    ((uint64_t)p[3] << 8) | p[4];
+		}
+		t->got += n;
+		t->next += n;
+	}
+	assert_int_equal(t->got + t->lost, total);
+	assert_int_equal(t->next, base + total);
+}
+
+/* Batched publications to subscribers that do not read: drop-oldest and
+ * drop-newest, with and without PUB_BATCH, count every lost publication
+ * in a GAP placed exactly where it was lost; block loses nothing; the
+ * broker's drop counters agree with the GAPs. */
+static void test_publish_batch_gaps(void **state)
+{
+	enum { NBATCH = 40, PER = 500 };
+	static const char *const args[] = { "--queue-hwm", "65536",
+					    "--sub-queue", "64", NULL };
+	struct hub hub;
+	(void)state;
+	hub_start(&hub, args);
+	struct peer tx = peer(&hub, "tx", WF_BATCH | WF_PUB_BATCH);
+	struct peer old_w = peer(&hub, NULL, WF_BATCH | WF_PUB_BATCH);
+	struct peer old_p = peer(&hub, NULL, WF_BATCH);
+	struct peer new_w = peer(&hub, NULL, WF_BATCH | WF_PUB_BATCH);
+	struct peer new_p = peer(&hub, NULL, 0);
+	struct peer obs = peer(&hub, NULL, 0);
+	const uint64_t total = (uint64_t)NBATCH * PER, base = 1000;
+	struct tally t[4];
+	struct peer *sub[4] = { &old_w, &old_p, &new_w, &new_p };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t a32[5] = { 0xdd };
+	static uint8_t pad[200];
+
+	subscribe(old_w.fd, 1, "load", WIRE_POLICY_DROP_OLDEST);
+	subscribe(old_p.fd, 2, "load", WIRE_POLICY_DROP_OLDEST);
+	subscribe(new_w.fd, 3, "load", WIRE_POLICY_DROP_NEWEST);
+	subscribe(new_p.fd, 4, "load", WIRE_POLICY_DROP_NEWEST);
+	/* 40 batches of 500 publications of about 210 bytes: 4 MB for each
+	 * subscriber, far beyond a socket buffer, the 64 KiB mark and a
+	 * queue of 64 publications. */
+	for (uint64_t k = 0; k < NBATCH; k++) {
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		frame_put_len(a32 + 1, PER);
+		msgpack_sbuffer_write(&sb, (const char *)a32, sizeof(a32));
+		for (uint64_t i = 0; i < PER; i++) {
+			msgpack_pack_array(&pk, 2);
+			msgpack_pack_uint64(&pk, k * PER + i);
+			msgpack_pack_bin_with_body(&pk, pad, sizeof(pad));
+		}
+		publish_frame(tx.fd, base + k * PER, "load", WF_BATCH, sb.data,
+			      sb.size);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	/* Not held back by any of them: every batch was handled. */
+	ping_wait(tx.fd, 1);
+	for (int i = 0; i < 4; i++) {
+		read_tally(sub[i]->fd, (uint64_t)i + 1, base, total, &t[i]);
+		assert_true(t[i].lost > 0);
+		assert_true(t[i].got > 0);
+		print_message("sub %d: %llu delivered, %llu lost in %llu gaps, "
+			      "%llu frames\n", i + 1,
+			      (unsigned long long)t[i].got,
+			      (unsigned long long)t[i].lost,
+			      (unsigned long long)t[i].gaps,
+			      (unsigned long long)t[i].frames);
+	}
+	/* The broker counted exactly the GAPs' total. */
+	{
+		struct frame_hdr h;
+		struct rframe f;
+		msgpack_unpacked u;
+		uint64_t drops = 0;
+
+		frame_init(&h, WIRE_REQUEST);
+		h.id = 9;
+		h.has |= FH(WK_ID);
+		frame_set_str(&h, WK_TO, WIRE_SVC_STATS, strlen(WIRE_SVC_STATS));
+		write_frame(obs.fd, &h, NULL, 0);
+		read_frame(obs.fd, &f);
+		assert_int_equal(f.h.kind, WIRE_REPLY);
+		msgpack_unpacked_init(&u);
+		assert_int_equal(msgpack_unpack_next(&u, (const char *)f.body,
+						     f.blen, NULL),
+				 MSGPACK_UNPACK_SUCCESS);
+		drops = map_u(&u.data, "drops");
+		assert_int_equal(drops, t[0].lost + t[1].lost + t[2].lost +
+						t[3].lost);
+		assert_true(map_u(&u.data, "batches_routed") >= NBATCH);
+		msgpack_unpacked_destroy(&u);
+	}
+	for (int i = 0; i < 4; i++)
+		close(sub[i]->fd);
+	close(tx.fd);
+	close(obs.fd);
+	assert_int_equal(hub_stop(&hub), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -932,6 +1197,8 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test(test_parked_batch),
+		cmocka_unit_test(test_publish_whole_and_split),
+		cmocka_unit_test(test_publish_batch_gaps),
 	};
 	int rc;
 
