@@ -7,7 +7,7 @@ import msgpack
 import pytest
 
 from ipchub import codec, errors, frame
-from ipchub.client import _take_frame
+from ipchub.core import take_frame as _take_frame
 
 
 def hdr(d):
@@ -63,8 +63,8 @@ def test_take_frame_lengths():
         _take_frame(bytearray(b"\x00\x00\x01\x00"), 100)
     assert _take_frame(bytearray(b"\x00\x00\x00\x05\x81"), 100) is None
     buf = bytearray(framed(hdr({0: 9, 1: 3})) + b"\x00")
-    f, off, fb = _take_frame(buf, 100)
-    assert f == {"kind": 9, "id": 3} and buf == bytearray(b"\x00")
+    f, body = _take_frame(buf, 100)
+    assert f == {"kind": 9, "id": 3} and body is None and buf == bytearray(b"\x00")
 
 
 def test_skip_value_depth_and_garbage():
