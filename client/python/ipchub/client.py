@@ -101,12 +101,9 @@ class Hub(core.HubCore):
         s.settimeout(self.timeout)
         try:
             s.connect(core.sock_addr(self.socket_path))
-        except (FileNotFoundError, ConnectionRefusedError) as e:
-            s.close()
-            raise errors.make("NO_BROKER", "no broker at %s: %s" % (self.socket_path, e)) from None
         except OSError as e:
             s.close()
-            raise errors.make("IO", "connect %s: %s" % (self.socket_path, e)) from None
+            raise core.open_error("connect", self.socket_path, e) from None
         buf = bytearray()
         try:
             s.sendall(core.hello_frame(self.agent))
@@ -115,15 +112,9 @@ class Hub(core.HubCore):
             if self.key is not None:
                 s.sendall(self._auth_frame(f))
                 core.check_auth_answer(self._read_frame_sync(s, buf))
-        except socket.timeout:
+        except (OSError, errors.IpchubError) as e:
             s.close()
-            raise errors.make("TIMEOUT", "handshake timed out") from None
-        except OSError as e:
-            s.close()
-            raise errors.make("IO", "handshake: %s" % e) from None
-        except errors.IpchubError:
-            s.close()
-            raise
+            raise core.open_error("handshake with", self.socket_path, e) from None
         s.settimeout(None)
         self._welcomed(f)
         self._sock = s
@@ -150,29 +141,15 @@ class Hub(core.HubCore):
 
     def _read_loop(self):
         while True:
-            sock = self._sock
-            err = None
             try:
+                self._route_buffered()
                 while True:
-                    got = core.take_frame(self._buf, self.max_frame)
-                    if got is not None:
-                        self._route(*got)
-                        continue
-                    data = sock.recv(core.READ_CHUNK)
-                    if not data:
-                        raise errors.make("IO", "broker closed the connection")
-                    self._buf += data
+                    self._feed(self._sock.recv(core.READ_CHUNK))
             except errors.IpchubError as e:
                 err = e
             except OSError as e:
                 err = errors.make("IO", str(e))
-            if self.closed:
-                return
-            self._drop(err)
-            if not self.reconnect or err.code in core.NO_RETRY:
-                self._finish(err)
-                return
-            if not self._reconnect():
+            if not self._lost(err) or not self._reconnect():
                 return
 
     def _drop(self, err):
@@ -206,15 +183,20 @@ class Hub(core.HubCore):
 
     def _restore(self):
         # Re-register names, re-subscribe and re-watch on the new connection.
-        for n in list(self.names):
-            try:
-                self._call(KIND["REGISTER"], {"name": n})
-            except errors.IpchubError:
-                self.names.remove(n)
-        for s in list(self._subs.values()):
-            self._subscribe_on_wire(s)
-        for w in list(self._watches.values()):
-            self._write(self._watch_frame(w)[1])
+        try:
+            for n in list(self.names):
+                try:
+                    self._call(KIND["REGISTER"], {"name": n})
+                except errors.IpchubError as e:
+                    if e.code in ("IO", "CLOSED"):
+                        return   # lost again: the next reconnect restores
+                    self.names.remove(n)
+            for s in list(self._subs.values()):
+                self._subscribe_on_wire(s)
+            for w in list(self._watches.values()):
+                self._write(self._watch_frame(w)[1])
+        except errors.IpchubError:
+            pass   # lost again or closed: the next reconnect restores
 
     def _finish(self, err):
         self.closed = True

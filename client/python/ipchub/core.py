@@ -11,7 +11,9 @@ broker and calls the client's hooks (`_answer`, `_inbox_put`,
 the calls write and `*_result` helpers interpret their answers.
 """
 
+import asyncio
 import os
+import socket
 import struct
 
 from . import codec, errors, frame
@@ -51,6 +53,18 @@ def key_option(key):
     if key is None:
         return os.environ.get("IPCHUB_KEY") or None
     return key or None
+
+
+def open_error(stage, path, exc):
+    """The IpchubError for exception exc while connecting (stage 'connect')
+    to `path` or in the handshake: NO_BROKER, TIMEOUT, IO, or exc itself."""
+    if isinstance(exc, errors.IpchubError):
+        return exc
+    if isinstance(exc, (socket.timeout, asyncio.TimeoutError)):
+        return errors.make("TIMEOUT", "%s %s timed out" % (stage, path))
+    if stage == "connect" and isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+        return errors.make("NO_BROKER", "no broker at %s: %s" % (path, exc))
+    return errors.make("IO", "%s %s: %s" % (stage, path, exc))
 
 
 def initial_names(name, names):
@@ -323,6 +337,32 @@ class HubCore:
             if isinstance(p.get("key"), bytes):
                 p["key"] = "ed25519:" + p["key"].hex()
         return out
+
+    def _feed(self, data):
+        """Append bytes read from the broker (b'' = end of stream: IO) and
+        route every complete frame in the read buffer."""
+        if not data:
+            raise errors.make("IO", "broker closed the connection")
+        self._buf += data
+        self._route_buffered()
+
+    def _route_buffered(self):
+        while True:
+            got = take_frame(self._buf, self.max_frame)
+            if got is None:
+                return
+            self._route(*got)
+
+    def _lost(self, err):
+        """The connection failed with err: fail what waits on it (_drop);
+        True if a reconnect should follow, else the hub is finished."""
+        if self.closed:
+            return False
+        self._drop(err)
+        if not self.reconnect or err.code in NO_RETRY:
+            self._finish(err)
+            return False
+        return True
 
     def _route(self, f, body):
         """Classify one validated frame from the broker and call the hook:
