@@ -11,6 +11,9 @@
  *   and as a send; Node decodes and re-encodes it, and the bytes that come
  *   back must equal the bytes sent. The verdict goes to node-peer as the
  *   string "c-ok" or "c-fail: <why>".
+ * The peer's name is "node-peer" unless given as the second argument
+ * (the Python client's test, client/python/tests/test_interop.py, uses
+ * "py-peer").
  * Exit status 0 after "c-bye", 1 on any failure of its own.
  */
 #include <stdio.h>
@@ -98,6 +101,8 @@ static int same_body(const ipchub_msg *m, const ipchub_pack *p)
 	return b && len == p->buf.size && memcmp(b, p->buf.data, len) == 0;
 }
 
+static const char *peer = "node-peer";
+
 /* The C -> Node direction; returns NULL or why it failed. */
 static const char *c_to_node(ipchub *h)
 {
@@ -108,14 +113,14 @@ static const char *c_to_node(ipchub *h)
 
 	ipchub_pack_init(&s);
 	pack_sample(&s);
-	rc = ipchub_request(h, "node-peer", s.buf.data, s.buf.size, 5000, &m);
+	rc = ipchub_request(h, peer, s.buf.data, s.buf.size, 5000, &m);
 	if (rc != IPCHUB_OK)
 		why = "request to node-peer failed";
 	else if (!same_body(m, &s))
 		why = "the reply's bytes differ from the request's";
 	ipchub_msg_free(m);
 	m = NULL;
-	if (!why && ipchub_send(h, "node-peer", s.buf.data, s.buf.size, NULL))
+	if (!why && ipchub_send(h, peer, s.buf.data, s.buf.size, NULL))
 		why = "send to node-peer failed";
 	/* Node sends the value back; anything else first is a failure. */
 	if (!why && ipchub_recv(h, 5000, &m) != IPCHUB_OK)
@@ -134,6 +139,8 @@ int main(int argc, char **argv)
 	ipchub_pack p;
 	int rc;
 
+	if (argc > 2)
+		peer = argv[2];
 	if (ipchub_connect(&o, &h) || ipchub_register(h, "c-peer", 5000)) {
 		fprintf(stderr, "c_peer: cannot connect or register\n");
 		return 1;
@@ -162,7 +169,7 @@ int main(int argc, char **argv)
 			snprintf(verdict, sizeof(verdict), why ? "c-fail: %s" : "c-ok", why);
 			ipchub_pack_reset(&p);
 			msgpack_pack_str_with_body(&p.pk, verdict, strlen(verdict));
-			ipchub_send(h, "node-peer", p.buf.data, p.buf.size, NULL);
+			ipchub_send(h, peer, p.buf.data, p.buf.size, NULL);
 			ipchub_flush(h, 5000);
 		} else if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
 			pack_echo(&p, m);

@@ -125,3 +125,23 @@ def test_error_classes():
     assert e.code == "NO_SUCH_PEER" and e.code_number == 8 and e.id == 3
     assert errors.make("BAD_KEY").code_number == 71
     assert errors.make(200).code == "UNKNOWN"
+
+
+def test_section_11_golden_bytes():
+    from samples import SAMPLES
+    for name, value, hx, _ in SAMPLES:
+        assert codec.encode(value).hex() == hx, name
+        assert codec.decode(bytes.fromhex(hx)) == value, name
+
+
+def test_section_11_other_forms_accepted():
+    # Any ext length form (the Node client writes ext 32), any int width, float 32.
+    from samples import SAMPLES
+    for name, value, _, node_hx in SAMPLES:
+        if node_hx:
+            assert codec.decode(bytes.fromhex(node_hx)) == value, name
+    assert codec.decode(bytes.fromhex("cf0000000000000005")) == 5
+    assert codec.decode(bytes.fromhex("d3ffffffffffffffff")) == -1
+    assert codec.decode(bytes.fromhex("ca3fc00000")) == 1.5
+    with pytest.raises(errors.BAD_BODY):
+        codec.decode(bytes.fromhex("d6019101a161"))   # ext 1 whose payload is not a map
