@@ -15,6 +15,7 @@ rtt: the child answers requests with their body; this process does
 """
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -53,10 +54,23 @@ def control(h):
     return m
 
 
-def child(opt, role):
-    return subprocess.Popen([sys.executable, os.path.abspath(__file__), opt.workload, "--role",
-                             role, "--socket", opt.socket, "--tag", opt.tag,
-                             "--warmup", str(opt.warmup)], stdin=subprocess.DEVNULL)
+@contextlib.contextmanager
+def with_peer(opt, me, role):
+    """This process's hub (name me) and the peer child (this file, --role
+    role), which says it is ready; both ended on the way out."""
+    h = hub(opt, me)
+    c = subprocess.Popen([sys.executable, os.path.abspath(__file__), opt.workload, "--role",
+                          role, "--socket", opt.socket, "--tag", opt.tag,
+                          "--warmup", str(opt.warmup)], stdin=subprocess.DEVNULL)
+    try:
+        control(h)   # ready
+        yield h, b"\x5a" * opt.size
+        c.wait(WAIT)
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
+        h.close()
 
 
 def consumer(opt):
@@ -77,12 +91,8 @@ def consumer(opt):
 
 
 def producer(opt):
-    h = hub(opt, "py-tp-producer")
     peer = "py-tp-consumer-" + opt.tag
-    c = child(opt, "consumer")
-    try:
-        control(h)   # ready
-        payload = b"\x5a" * opt.size
+    with with_peer(opt, "py-tp-producer", "consumer") as (h, payload):
         for _ in range(opt.warmup):
             h.send(peer, payload)
         control(h)
@@ -91,15 +101,8 @@ def producer(opt):
         for _ in range(opt.count):
             h.send(peer, payload)
         control(h)
-        secs = time.perf_counter() - t0
-        report("throughput", opt.size, opt.count, secs)
+        report("throughput", opt.size, opt.count, time.perf_counter() - t0)
         h.send(peer, {"stop": True})
-        c.wait(WAIT)
-    finally:
-        if c.poll() is None:
-            c.kill()
-            c.wait()
-        h.close()
 
 
 def responder(opt):
@@ -111,12 +114,8 @@ def responder(opt):
 
 
 def requester(opt):
-    h = hub(opt, "py-rtt-requester")
     peer = "py-rtt-responder-" + opt.tag
-    c = child(opt, "responder")
-    try:
-        control(h)
-        payload = b"\x5a" * opt.size
+    with with_peer(opt, "py-rtt-requester", "responder") as (h, payload):
         for _ in range(opt.warmup):
             h.request(peer, payload, timeout=WAIT)
         lat = []
@@ -128,12 +127,6 @@ def requester(opt):
             lat.append((clock() - s) / 1e3)
         report("rtt", opt.size, opt.count, (clock() - t0) / 1e9, lat)
         h.send(peer, {"stop": True})
-        c.wait(WAIT)
-    finally:
-        if c.poll() is None:
-            c.kill()
-            c.wait()
-        h.close()
 
 
 def main():
