@@ -59,10 +59,11 @@ check "released line" json_check "$(sed -n 3p "$dir/watch.out")" 'v.event === "r
 pids+=($!)
 "$IPCHUB" listen inbox >/dev/null 2>&1 &
 pids+=($!)
-wait_for 5 sh -c "\"$IPCHUB\" peers | grep -q inbox"
-sleep 0.2
-"$IPCHUB" send inbox '{"hi":1}'
-check "monitor saw the send both ways" wait_for 5 sh -c "test \$(wc -l <'$dir/mon.out') -ge 2"
+wait_for 30 sh -c "\"$IPCHUB\" peers | grep -q inbox"
+# The monitor taps from when the broker has its MONITOR, which this shell
+# cannot see: send until the tap shows one (bounded), not after a sleep.
+check "monitor saw the send both ways" wait_for 30 sh -c \
+	"\"$IPCHUB\" send inbox '{\"hi\":1}' && test \$(wc -l <'$dir/mon.out') -ge 2"
 check "monitor in line" json_check "$(grep '"in"' "$dir/mon.out" | head -1)" 'v.kind === "SEND" && v.to === "inbox" && v.body.hi === 1'
 check "monitor out line" json_check "$(grep '"out"' "$dir/mon.out" | head -1)" 'v.kind === "SEND" && typeof v.from_id === "number"'
 err=$("$IPCHUB" monitor --filter 'color=red' 2>&1); rc=$?

@@ -94,6 +94,9 @@ class Deadlines {
       }
     }
     if (next !== Infinity) this._schedule(next);
+    // A late timer (a loaded machine) finds several FIFOs due at once:
+    // fire in deadline order, not in the Map's order of durations.
+    if (due.length > 1) due.sort((x, y) => x.dlAt - y.dlAt);
     for (const it of due) {
       const fn = it.dlFn;
       it.dlFn = null;

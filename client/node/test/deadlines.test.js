@@ -65,3 +65,16 @@ test('a cancelled head does not hold back the items behind it', { timeout: 5000 
   await done;
   clearInterval(keepAlive);
 });
+
+test('a late timer fires every due item in deadline order, whatever FIFO it is in', () => {
+  let now = 0;
+  const d = new Deadlines(() => now);
+  const fired = [];
+  for (const [name, ms] of [['c10', 10], ['d1', 1], ['a30', 30], ['e20', 20]]) {
+    d.arm({ name }, ms, () => fired.push(name));
+  }
+  now = 25; // the timer ran 24 ms late: d1, c10 and e20 are all due
+  d._fire();
+  assert.deepEqual(fired, ['d1', 'c10', 'e20']);
+  d.clear();
+});

@@ -32,7 +32,7 @@ function startBroker(socket, extraArgs = []) {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`ipchubd did not start: ${err}`));
-    }, 5000);
+    }, 20000); // generous: CI machines are loaded
     proc.stderr.on('data', (d) => { err += d; });
     proc.stdout.on('data', (d) => {
       out += d;

@@ -2,6 +2,7 @@
 temporary socket, started per test, killed (by its own pid) afterwards."""
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,22 @@ class Broker:
         self.proc = subprocess.Popen([IPCHUBD, "--socket", self.socket, "--log-level", "warn",
                                       *extra], stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.socket):
+        # Ready when a connect succeeds: the socket file exists from bind(),
+        # a moment before listen() (connect gives ECONNREFUSED in between).
+        while not self._accepts():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("ipchubd did not start")
             time.sleep(0.01)
+
+    def _accepts(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.socket)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def stop(self):
         if self.proc.poll() is None:
