@@ -6,7 +6,8 @@ ipchub.errors.IpchubError subclasses named by code.
 """
 
 from . import aio, errors
-from .client import Hub, Message, Publication, Sender, Subscription, Watch, connect
+from .client import Hub, Subscription, Watch, connect
+from .core import Message, Publication, Sender
 from .errors import IpchubError
 
 __all__ = ["connect", "Hub", "Message", "Publication", "Sender", "Subscription", "Watch",

@@ -24,7 +24,7 @@ import threading
 import time
 
 from . import core, errors, frame
-from .core import KIND, Message, Publication, Sender  # noqa: F401 (re-exported)
+from .core import KIND, Sender
 
 
 class Subscription(core.SubscriptionCore):

@@ -7,7 +7,6 @@ import os
 import socket as so
 import struct
 import subprocess
-import time
 
 import msgpack
 import pytest
