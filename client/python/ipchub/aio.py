@@ -48,7 +48,8 @@ class Subscription(core.SubscriptionCore):
         if p is None:
             self._q.put_nowait(None)
             raise errors.make("CLOSED")
-        return p
+        self.hub._release(p[0])
+        return p[1]
 
     def __aiter__(self):
         return self
@@ -93,6 +94,8 @@ class Hub(core.HubCore):
         self._wlock = asyncio.Lock()
         self._inbox = asyncio.Queue()
         self._up = asyncio.Event()
+        self._room = asyncio.Event()   # set while the reader may read (see core.HELD_MAX)
+        self._room.set()
         self._reader = self._writer = None
         self._buf = bytearray()
         self._tasks = set()     # handler / callback / restore tasks, kept referenced
@@ -147,6 +150,8 @@ class Hub(core.HubCore):
             try:
                 self._route_buffered()
                 while True:
+                    if self._paused:
+                        await self._room.wait()
                     self._feed(await self._reader.read(core.READ_CHUNK))
             except errors.IpchubError as e:
                 err = e
@@ -224,22 +229,37 @@ class Hub(core.HubCore):
         if fut is not None and not fut.done():  # else the call gave up (deadline)
             fut.set_result((f, body))
 
-    def _inbox_put(self, item):
-        self._inbox.put_nowait(item)
+    def _hold(self, n):
+        core.HubCore._hold(self, n)
+        if self._paused:
+            self._room.clear()
 
-    def _serve_later(self, f, body):
-        self._spawn(self._serve(f, body))
+    def _release(self, n):
+        if core.HubCore._release(self, n):
+            self._room.set()
 
-    def _deliver(self, s, pub):
+    def _held_task(self, coro, n):
+        self._hold(n)
+        self._spawn(coro).add_done_callback(lambda t: self._release(n))
+
+    def _inbox_put(self, item, n):
+        self._hold(n)
+        self._inbox.put_nowait((n, item))
+
+    def _serve_later(self, f, body, n):
+        self._held_task(self._serve(f, body), n)
+
+    def _deliver(self, s, pub, n):
         if s.callback:
-            self._spawn(_run_callback(s.callback, pub))
+            self._held_task(_run_callback(s.callback, pub), n)
         else:
-            s._q.put_nowait(pub)
+            self._hold(n)
+            s._q.put_nowait((n, pub))
 
     def _notify(self, w, ev):
         w._event(ev)
         if w.callback:
-            self._spawn(_run_callback(w.callback, ev))
+            self._held_task(_run_callback(w.callback, ev), core.HELD_ITEM)
 
     async def _serve(self, f, body):
         try:
@@ -358,7 +378,8 @@ class Hub(core.HubCore):
         if item is None:
             self._inbox.put_nowait(None)
             raise self._closed_error()
-        return item
+        self._release(item[0])
+        return item[1]
 
     async def publish(self, topic, value):
         """Publish; returns the id. Refusals arrive from recv() as send errors."""
@@ -466,9 +487,10 @@ class Hub(core.HubCore):
         self._read_task.cancel()
         self._writer.close()
         try:
-            await self._writer.wait_closed()
-        except OSError:
-            pass
+            # A broker that parks us never takes what is still buffered: drop it.
+            await asyncio.wait_for(self._writer.wait_closed(), self.timeout)
+        except (OSError, asyncio.TimeoutError):
+            self._writer.transport.abort()
         self._fail_pending(errors.make("CLOSED"))
         self._finish(errors.make("CLOSED"))
         me = asyncio.current_task()

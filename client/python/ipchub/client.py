@@ -43,7 +43,8 @@ class Subscription(core.SubscriptionCore):
             raise errors.make("TIMEOUT", "no publication within %rs" % timeout) from None
         if p is None:
             raise errors.make("CLOSED")
-        return p
+        self.hub._release(p[0])
+        return p[1]
 
     def unsubscribe(self):
         if self.active:
@@ -92,6 +93,7 @@ class Hub(core.HubCore):
         self._sock = None
         self._buf = bytearray()
         self._up = threading.Event()
+        self._room = threading.Condition()   # guards _held; the reader waits on it
 
     # ------------------------------------------------------------ connection
 
@@ -144,6 +146,7 @@ class Hub(core.HubCore):
             try:
                 self._route_buffered()
                 while True:
+                    self._wait_room()
                     self._feed(self._sock.recv(core.READ_CHUNK))
             except errors.IpchubError as e:
                 err = e
@@ -202,6 +205,8 @@ class Hub(core.HubCore):
         self.closed = True
         self.close_error = err
         self._up.set()
+        with self._room:
+            self._room.notify_all()
         self._dispatch.put(None)
         self._inbox.put(None)
         for s in list(self._subs.values()):
@@ -217,37 +222,57 @@ class Hub(core.HubCore):
         p.fields, p.body = f, body
         p.event.set()
 
-    def _inbox_put(self, item):
-        self._inbox.put(item)
+    def _hold(self, n):
+        with self._room:
+            core.HubCore._hold(self, n)
 
-    def _serve_later(self, f, body):
-        self._dispatch.put(("request", f, body))
+    def _release(self, n):
+        with self._room:
+            if core.HubCore._release(self, n):
+                self._room.notify_all()
 
-    def _deliver(self, s, pub):
+    def _wait_room(self):
+        # Past held_max, stop reading until the application took half of it.
+        with self._room:
+            while self._paused and not self.closed:
+                self._room.wait(0.5)
+
+    def _inbox_put(self, item, n):
+        self._hold(n)
+        self._inbox.put((n, item))
+
+    def _serve_later(self, f, body, n):
+        self._hold(n)
+        self._dispatch.put(("request", n, f, body))
+
+    def _deliver(self, s, pub, n):
+        self._hold(n)
         if s.callback:
-            self._dispatch.put(("call", s.callback, pub))
+            self._dispatch.put(("call", n, s.callback, pub))
         else:
-            s._q.put(pub)
+            s._q.put((n, pub))
 
     def _notify(self, w, ev):
         w._event(ev)
         if w.callback:
-            self._dispatch.put(("call", w.callback, ev))
+            self._hold(core.HELD_ITEM)
+            self._dispatch.put(("call", core.HELD_ITEM, w.callback, ev))
 
     def _dispatch_loop(self):
         while True:
             item = self._dispatch.get()
             if item is None:
                 return
-            if item[0] == "call":
+            what, n, a, b = item
+            if what == "call":
                 try:
-                    item[1](item[2])
+                    a(b)
                 except Exception:  # a callback's failure is its own; the hub goes on
                     import traceback
                     traceback.print_exc()
-                continue
-            _, f, body = item
-            self._serve(f, body)
+            else:
+                self._serve(a, b)
+            self._release(n)
 
     def _serve(self, f, body):
         try:
@@ -363,7 +388,8 @@ class Hub(core.HubCore):
         if item is None:
             self._inbox.put(None)
             raise self.close_error or errors.make("CLOSED")
-        return item
+        self._release(item[0])
+        return item[1]
 
     def publish(self, topic, value):
         """Publish; returns the id. Refusals arrive from recv() as send errors."""

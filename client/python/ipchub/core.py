@@ -26,6 +26,14 @@ RELEASE_REASONS = {1: "unregister", 2: "disconnect", 3: "revoked"}
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 5.0   # IPCHUB_CLIENT_RECONNECT_{MIN,MAX}_MS
 REQUEST_GRACE = 0.5                        # IPCHUB_CLIENT_REQUEST_GRACE_MS
 READ_CHUNK = 256 * 1024
+# Bytes of deliveries read from the socket but not yet taken by the
+# application (recv(), Subscription.get(), handlers and callbacks still to
+# run) at which the reader stops reading until they fall to half of it:
+# past that the broker holds what comes for us and applies its backpressure
+# and subscription policies (PROTOCOL.md section 8), instead of this process
+# growing without bound. Hub.held_max overrides it per hub.
+HELD_MAX = 8 * 1024 * 1024
+HELD_ITEM = 128   # what one held delivery counts beyond its body bytes (its objects)
 # After these the broker closes the connection and reconnecting cannot help.
 NO_RETRY = frozenset(("BAD_FRAME", "TOO_LARGE", "PROTOCOL", "AUTH_FAILED"))
 NO_RETRY_CONNECT = frozenset(("AUTH_FAILED", "BAD_KEY", "UNSUPPORTED_VERSION"))
@@ -148,6 +156,10 @@ class WatchCore:
         self.owner = ev.get("owner") if ev["event"] in ("owned", "registered") else None
 
 
+def held_size(body):
+    return HELD_ITEM + (len(body) if body else 0)
+
+
 def decode_opt(body):
     return None if body is None else codec.decode(body)
 
@@ -254,6 +266,25 @@ class HubCore:
         self._next_id = 1
         self._subs = {}
         self._watches = {}
+        self.held_max = HELD_MAX
+        self._held = 0          # bytes held for the application (see HELD_MAX)
+        self._paused = False    # the reader waits for the application to take them
+
+    def _hold(self, n):
+        """Count n more bytes held for the application; past held_max the
+        reader pauses (the subclass's _wait_room)."""
+        self._held += n
+        if self._held > self.held_max:
+            self._paused = True
+
+    def _release(self, n):
+        """The application took a delivery counted n; True when the reader
+        may read again (held fell to half of held_max)."""
+        self._held -= n
+        if self._paused and self._held <= self.held_max // 2:
+            self._paused = False
+            return True
+        return False
 
     def _auth_frame(self, welcome):
         """The AUTH frame answering `welcome` with this hub's key (BAD_KEY)."""
@@ -366,23 +397,26 @@ class HubCore:
 
     def _route(self, f, body):
         """Classify one validated frame from the broker and call the hook:
-        _answer(id, f, body) for OK/ERROR/PONG/REPLY, _inbox_put(item) for
-        messages / send errors / lost names, _serve_later(f, body) for a
-        REQUEST, _deliver(sub, pub) for a publication, _notify(watch, ev)
-        for presence. Raises for frames that end the connection."""
+        _answer(id, f, body) for OK/ERROR/PONG/REPLY, _inbox_put(item, n)
+        for messages / send errors / lost names, _serve_later(f, body, n) for
+        a REQUEST, _deliver(sub, pub, n) for a publication, _notify(watch,
+        ev) for presence (n: what the delivery counts toward held_max, to
+        _hold until the application took it, then _release). Raises for
+        frames that end the connection."""
         k = f["kind"]
         if k in (KIND["OK"], KIND["ERROR"], KIND["PONG"], KIND["REPLY"]):
             if k == KIND["ERROR"] and f["id"] == 0:
                 if f["code"] == 13 and "name" in f:
                     if f["name"] in self.names:
                         self.names.remove(f["name"])
-                    self._inbox_put(("name-lost", errors.make(13, f.get("msg"), name=f["name"])))
+                    self._inbox_put(("name-lost", errors.make(13, f.get("msg"), name=f["name"])),
+                                    HELD_ITEM)
                     return
                 raise errors.make(f["code"], f.get("msg"))
             if k == KIND["ERROR"] and f.get("ref") in (KIND["SEND"], KIND["PUBLISH"]):
                 for i in range(f.get("count") or 1):
                     self._inbox_put(("send-error", errors.make(
-                        f["code"], f.get("msg"), id=f["id"] + i, to=f.get("to"))))
+                        f["code"], f.get("msg"), id=f["id"] + i, to=f.get("to"))), HELD_ITEM)
                 return
             self._answer(f["id"], f, body)
         elif k == KIND["SEND"]:
@@ -390,16 +424,17 @@ class HubCore:
             if f.get("flags", 0) & WF_BATCH:
                 for i, (a, b) in enumerate(frame.batch_offsets(body, 0, len(body))):
                     self._inbox_put(("message", Message(codec.decode(body[a:b]), sender,
-                                                        f["id"] + i, f["to"], body[a:b])))
+                                                        f["id"] + i, f["to"], body[a:b])),
+                                    HELD_ITEM + b - a)
             else:
                 self._inbox_put(("message", Message(decode_opt(body), sender, f["id"], f["to"],
-                                                    body or b"")))
+                                                    body or b"")), held_size(body))
         elif k == KIND["REQUEST"]:
-            self._serve_later(f, body)
+            self._serve_later(f, body, held_size(body))
         elif k == KIND["PUBLISH"]:
             s = self._subs.get(f["sub"])
             if s is not None:
-                self._deliver(s, s._publication(f, body))
+                self._deliver(s, s._publication(f, body), held_size(body))
         elif k == KIND["GAP"]:
             s = self._subs.get(f["sub"])
             if s is not None:

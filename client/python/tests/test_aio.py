@@ -152,31 +152,21 @@ def test_pubsub_callback_and_policy_errors(broker):
     run(main())
 
 
-def _stall_reader(h):
-    """Make h's reader task stop at its next read until the event is set."""
-    go = asyncio.Event()
-    orig = h._reader.read
-
-    async def slow(n):
-        await go.wait()
-        return await orig(n)
-    h._reader.read = slow
-    return go
-
-
 def test_gap_notice_drop_oldest():
     b = Broker("--sub-queue", "1", "--queue-hwm", "65536")
 
     async def main():
         p, s = await conn(b), await conn(b)
         try:
+            # Nothing is taken until all is published: past held_max the hub
+            # stops reading, so the broker's policy drops (and says so with GAP).
+            s.held_max = 64 * 1024
             sub = await s.subscribe("t", policy="drop-oldest")
-            go = _stall_reader(s)
             for i in range(300):
                 await p.publish("t", [i, b"x" * 16384])
             await p.publish("t", ["end", b""])
             await p.ping()
-            go.set()
+            assert s._held <= s.held_max + ipchub.core.READ_CHUNK + 2 * 16384 + 1024
             got, gaps = [], 0
             async for pub in sub:
                 gaps += pub.gap
@@ -238,6 +228,41 @@ def test_batch_received_and_split(broker):
             raw.close()
             await r.close()
     run(main())
+
+
+def test_unread_messages_fill_the_broker_queue_not_ours():
+    # A receiver that does not take its messages stops reading past
+    # held_max: the broker queues for it and refuses a NOWAIT send with
+    # QUEUE_FULL (section 8); nothing is lost, the hub holds a bounded amount.
+    b = Broker("--queue-hwm", "65536")
+
+    async def main():
+        r = await conn(b, name="slow")
+        r.held_max = 64 * 1024
+        p = await conn(b)
+        try:
+            for i in range(300):
+                await p.send("slow", [i, b"z" * 16384], nowait=True)
+            await p.ping()
+            refused = set()
+            while True:
+                try:
+                    kind, e = await p.recv(timeout=0.5)
+                except errors.TIMEOUT:
+                    break
+                assert kind == "send-error" and isinstance(e, errors.QUEUE_FULL)
+                refused.add(e.id)
+            assert refused
+            assert r._held <= r.held_max + ipchub.core.READ_CHUNK + 2 * 16384 + 1024
+            got = [(await r.recv(timeout=20))[1].body[0] for _ in range(300 - len(refused))]
+            assert got == sorted(got) and len(set(got)) == len(got)
+        finally:
+            await r.close()
+            await p.close()
+    try:
+        run(main())
+    finally:
+        b.stop()
 
 
 def test_blocking_and_aio_talk(broker):
