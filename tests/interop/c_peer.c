@@ -17,6 +17,9 @@
  *   "to", and the broker must have closed its copies (the read end sees
  *   EOF once ours is closed). The verdict goes to node-peer as "c-fds-ok"
  *   or "c-fds-fail: <why>".
+ * The peer's name is "node-peer" unless given as the second argument
+ * (the Python client's test, client/python/tests/test_interop.py, uses
+ * "py-peer").
  * Exit status 0 after "c-bye", 1 on any failure of its own.
  */
 #include <poll.h>
@@ -106,6 +109,8 @@ static int same_body(const ipchub_msg *m, const ipchub_pack *p)
 	return b && len == p->buf.size && memcmp(b, p->buf.data, len) == 0;
 }
 
+static const char *peer = "node-peer";
+
 /* The C -> Node direction; returns NULL or why it failed. */
 static const char *c_to_node(ipchub *h)
 {
@@ -116,14 +121,14 @@ static const char *c_to_node(ipchub *h)
 
 	ipchub_pack_init(&s);
 	pack_sample(&s);
-	rc = ipchub_request(h, "node-peer", s.buf.data, s.buf.size, 5000, &m);
+	rc = ipchub_request(h, peer, s.buf.data, s.buf.size, 5000, &m);
 	if (rc != IPCHUB_OK)
 		why = "request to node-peer failed";
 	else if (!same_body(m, &s))
 		why = "the reply's bytes differ from the request's";
 	ipchub_msg_free(m);
 	m = NULL;
-	if (!why && ipchub_send(h, "node-peer", s.buf.data, s.buf.size, NULL))
+	if (!why && ipchub_send(h, peer, s.buf.data, s.buf.size, NULL))
 		why = "send to node-peer failed";
 	/* Node sends the value back; anything else first is a failure. */
 	if (!why && ipchub_recv(h, 5000, &m) != IPCHUB_OK)
@@ -148,7 +153,7 @@ static const char *fds_to_node(ipchub *h)
 
 	if (pipe(p))
 		return "pipe failed";
-	if (ipchub_send_fds(h, "node-peer", nil, 1, &p[1], 1, &id) ||
+	if (ipchub_send_fds(h, peer, nil, 1, &p[1], 1, &id) ||
 	    ipchub_flush(h, 5000))
 		why = "send_fds failed locally";
 	else if (ipchub_recv(h, 5000, &m) != IPCHUB_OK)
@@ -157,11 +162,11 @@ static const char *fds_to_node(ipchub *h)
 		why = "the send's answer is not FDS_UNSUPPORTED";
 	else if (ipchub_msg_id(m) != id)
 		why = "FDS_UNSUPPORTED does not carry the send's id";
-	else if (!ipchub_msg_to(m) || strcmp(ipchub_msg_to(m), "node-peer"))
+	else if (!ipchub_msg_to(m) || strcmp(ipchub_msg_to(m), peer))
 		why = "FDS_UNSUPPORTED does not name node-peer";
 	ipchub_msg_free(m);
 	m = NULL;
-	if (!why && ipchub_request_fds(h, "node-peer", nil, 1, &p[1], 1, 5000,
+	if (!why && ipchub_request_fds(h, peer, nil, 1, &p[1], 1, 5000,
 				       &m) != IPCHUB_E_FDS_UNSUPPORTED)
 		why = "the request with a descriptor is not FDS_UNSUPPORTED";
 	ipchub_msg_free(m);
@@ -182,6 +187,8 @@ int main(int argc, char **argv)
 	ipchub_pack p;
 	int rc;
 
+	if (argc > 2)
+		peer = argv[2];
 	if (ipchub_connect(&o, &h) || ipchub_register(h, "c-peer", 5000)) {
 		fprintf(stderr, "c_peer: cannot connect or register\n");
 		return 1;
@@ -210,7 +217,7 @@ int main(int argc, char **argv)
 			snprintf(verdict, sizeof(verdict), why ? "c-fail: %s" : "c-ok", why);
 			ipchub_pack_reset(&p);
 			msgpack_pack_str_with_body(&p.pk, verdict, strlen(verdict));
-			ipchub_send(h, "node-peer", p.buf.data, p.buf.size, NULL);
+			ipchub_send(h, peer, p.buf.data, p.buf.size, NULL);
 			ipchub_flush(h, 5000);
 		} else if (is_str(m, "c-fds")) {
 			const char *why = fds_to_node(h);
@@ -220,7 +227,7 @@ int main(int argc, char **argv)
 				 why ? "c-fds-fail: %s" : "c-fds-ok", why);
 			ipchub_pack_reset(&p);
 			msgpack_pack_str_with_body(&p.pk, verdict, strlen(verdict));
-			ipchub_send(h, "node-peer", p.buf.data, p.buf.size, NULL);
+			ipchub_send(h, peer, p.buf.data, p.buf.size, NULL);
 		} else if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
 			pack_echo(&p, m);
 			ipchub_reply(h, m, p.buf.data, p.buf.size);

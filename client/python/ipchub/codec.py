@@ -1,6 +1,7 @@
 """codec - message bodies (PROTOCOL.md section 11), on top of msgpack.
 
-Encoding: None, bool, int, float (float 64), str, bytes, list/tuple, dicts
+Encoding: None, bool, int, float (float 64), str, bytes, list/tuple,
+msgpack.ExtType (as is: an unknown ext received can be sent on), dicts
 whose keys are all str (native map), dicts with any other key (ext type 1:
 one msgpack map inside the ext payload), datetime (timestamp ext -1).
 Decoding: the same, native maps with non-str keys become dicts too
@@ -27,6 +28,8 @@ def _prep(v):
         inner = msgpack.packb({_prep(k): _prep(x) for k, x in v.items()},
                               use_bin_type=True, datetime=True)
         return msgpack.ExtType(EXT_MAP, inner)
+    if isinstance(v, msgpack.ExtType):   # a namedtuple: must not become an array
+        return v
     if isinstance(v, (list, tuple)):
         return [_prep(x) for x in v]
     if isinstance(v, (bytearray, memoryview)):

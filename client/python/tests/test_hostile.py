@@ -1,6 +1,8 @@
 """A fake broker in Python sends malformed frames: every case must end in a
-clean typed error (at connect, or from the next call), never a hang."""
+clean typed error (at connect, or from the next call), never a hang; for
+the blocking client and for the asyncio one (ipchub.aio)."""
 
+import asyncio
 import os
 import socket
 import struct
@@ -39,6 +41,7 @@ class FakeBroker:
 
     def run(self):
         c, _ = self.ls.accept()
+        self.conn = c
         c.recv(4096)
         for part in self.script:
             c.sendall(part)
@@ -54,6 +57,13 @@ class FakeBroker:
         os.rmdir(self.dir)
 
 
+HANDSHAKE_CASES = [
+    ("truncated then close", [b"\x00\x00\x00\x20\x85\x00"], errors.IO),
+    ("welcome not a map", [h([2])], errors.BAD_FRAME),
+    ("welcome missing keys", [h({0: 2, 9: 1})], errors.BAD_FRAME),
+    ("close at once", [], errors.IO),
+    ("huge before welcome", [b"\x01\x00\x00\x00"], errors.TOO_LARGE),
+]
 CASES = [
     ("bad length", [WELCOME, b"\x00\x00\x00\x01\x80"], errors.BAD_FRAME),
     ("header not a map", [WELCOME, h([6, 1])], errors.BAD_FRAME),
@@ -82,13 +92,7 @@ def test_malformed_after_welcome(name, script, exc):
         fb.done()
 
 
-@pytest.mark.parametrize("name,script,exc", [
-    ("truncated then close", [b"\x00\x00\x00\x20\x85\x00"], errors.IO),
-    ("welcome not a map", [h([2])], errors.BAD_FRAME),
-    ("welcome missing keys", [h({0: 2, 9: 1})], errors.BAD_FRAME),
-    ("close at once", [], errors.IO),
-    ("huge before welcome", [b"\x01\x00\x00\x00"], errors.TOO_LARGE),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name,script,exc", HANDSHAKE_CASES, ids=[c[0] for c in HANDSHAKE_CASES])
 def test_malformed_handshake(name, script, exc):
     fb = FakeBroker(script, close=True)
     try:
@@ -103,5 +107,75 @@ def test_silent_broker_times_out():
     try:
         with pytest.raises(errors.TIMEOUT):
             ipchub.connect(socket=fb.path, key="", reconnect=False, timeout=0.3)
+    finally:
+        fb.done()
+
+
+def arun(coro):
+    async def bounded():
+        return await asyncio.wait_for(coro, 30)
+    return asyncio.run(bounded())
+
+
+@pytest.mark.parametrize("name,script,exc", CASES, ids=[c[0] for c in CASES])
+def test_aio_malformed_after_welcome(name, script, exc):
+    fb = FakeBroker(script, close=False)
+
+    async def main():
+        hub = await ipchub.aio.connect(socket=fb.path, key="", reconnect=False, timeout=5)
+        try:
+            with pytest.raises(exc):
+                await hub.recv(timeout=5)
+            with pytest.raises(exc):
+                await hub.ping()
+        finally:
+            await hub.close()
+    try:
+        arun(main())
+    finally:
+        fb.done()
+
+
+@pytest.mark.parametrize("name,script,exc", HANDSHAKE_CASES, ids=[c[0] for c in HANDSHAKE_CASES])
+def test_aio_malformed_handshake(name, script, exc):
+    fb = FakeBroker(script, close=True)
+
+    async def main():
+        with pytest.raises(exc):
+            await ipchub.aio.connect(socket=fb.path, key="", reconnect=False, timeout=5)
+    try:
+        arun(main())
+    finally:
+        fb.done()
+
+
+def test_aio_silent_broker_times_out():
+    fb = FakeBroker([], close=False)
+
+    async def main():
+        with pytest.raises(errors.TIMEOUT):
+            await ipchub.aio.connect(socket=fb.path, key="", reconnect=False, timeout=0.3)
+    try:
+        arun(main())
+    finally:
+        fb.done()
+
+
+def test_aio_pending_call_fails_when_broker_goes_mad():
+    # A call in flight when the bad frame arrives fails with the frame's error.
+    fb = FakeBroker([WELCOME], close=False)
+
+    async def main():
+        hub = await ipchub.aio.connect(socket=fb.path, key="", reconnect=False, timeout=5)
+        try:
+            call = asyncio.ensure_future(hub.request("x", 1, timeout=20))
+            await asyncio.sleep(0)
+            fb.conn.sendall(h([1]))
+            with pytest.raises(errors.BAD_FRAME):
+                await call
+        finally:
+            await hub.close()
+    try:
+        arun(main())
     finally:
         fb.done()

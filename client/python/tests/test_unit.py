@@ -7,7 +7,7 @@ import msgpack
 import pytest
 
 from ipchub import codec, errors, frame
-from ipchub.client import _take_frame
+from ipchub.core import take_frame as _take_frame
 
 
 def hdr(d):
@@ -63,8 +63,8 @@ def test_take_frame_lengths():
         _take_frame(bytearray(b"\x00\x00\x01\x00"), 100)
     assert _take_frame(bytearray(b"\x00\x00\x00\x05\x81"), 100) is None
     buf = bytearray(framed(hdr({0: 9, 1: 3})) + b"\x00")
-    f, off, fb = _take_frame(buf, 100)
-    assert f == {"kind": 9, "id": 3} and buf == bytearray(b"\x00")
+    f, body = _take_frame(buf, 100)
+    assert f == {"kind": 9, "id": 3} and body is None and buf == bytearray(b"\x00")
 
 
 def test_skip_value_depth_and_garbage():
@@ -125,3 +125,23 @@ def test_error_classes():
     assert e.code == "NO_SUCH_PEER" and e.code_number == 8 and e.id == 3
     assert errors.make("BAD_KEY").code_number == 71
     assert errors.make(200).code == "UNKNOWN"
+
+
+def test_section_11_golden_bytes():
+    from samples import SAMPLES
+    for name, value, hx, _ in SAMPLES:
+        assert codec.encode(value).hex() == hx, name
+        assert codec.decode(bytes.fromhex(hx)) == value, name
+
+
+def test_section_11_other_forms_accepted():
+    # Any ext length form (the Node client writes ext 32), any int width, float 32.
+    from samples import SAMPLES
+    for name, value, _, node_hx in SAMPLES:
+        if node_hx:
+            assert codec.decode(bytes.fromhex(node_hx)) == value, name
+    assert codec.decode(bytes.fromhex("cf0000000000000005")) == 5
+    assert codec.decode(bytes.fromhex("d3ffffffffffffffff")) == -1
+    assert codec.decode(bytes.fromhex("ca3fc00000")) == 1.5
+    with pytest.raises(errors.BAD_BODY):
+        codec.decode(bytes.fromhex("d6019101a161"))   # ext 1 whose payload is not a map
