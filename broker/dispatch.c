@@ -51,13 +51,16 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 	}
 	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
 	c->fds_rx = (h->flags & WF_FDS) != 0;
+	c->memfd_rx = (h->flags & WF_MEMFD) != 0; /* frame.c: implies FDS */
 	frame_init(&w, WIRE_WELCOME);
 	w.ver = hi;
 	w.conn = c->id;
 	w.max_frame = b->conf.max_frame;
 	/* Batched SENDs accepted (PROTOCOL.md 6.3.1); FDS only to a client
-	 * that announced it (6.6): older clients check WELCOME's flags. */
-	w.flags = WF_BATCH | (c->fds_rx ? WF_FDS : 0);
+	 * that announced it (6.6): older clients check WELCOME's flags;
+	 * MEMFD likewise (6.9). */
+	w.flags = WF_BATCH | (c->fds_rx ? WF_FDS : 0) |
+		  (c->memfd_rx ? WF_MEMFD : 0);
 	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME) | FH(WK_FLAGS);
 	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
 	auth_welcome(c, &w);

@@ -124,6 +124,10 @@ struct sess {
 	bool batch_ok;        /* WELCOME carried flags BATCH */
 	bool fds_rx;          /* set before HELLO: announce FDS (the caller
 	                       * reads with recvmsg and claims descriptors) */
+	bool memfd_rx;        /* set before HELLO, with fds_rx: announce MEMFD
+	                       * (the caller maps memfd bodies, 6.9) */
+	bool memfd_ok;        /* WELCOME carried flags MEMFD: the broker
+	                       * takes memfd bodies */
 	struct sess_batch ob; /* the open outbound batch (out.open) */
 	struct sess_split split;
 	struct sess_lend lend;

@@ -57,7 +57,8 @@
 	X(WK_EVENT, "event", U, event)                  \
 	X(WK_REASON, "reason", U, reason)               \
 	X(WK_FILTER, "filter", STR, filter)             \
-	X(WK_FDS, "fds", U, fds)
+	X(WK_FDS, "fds", U, fds)                        \
+	X(WK_MEMFD, "memfd", U, memfd)
 
 enum fk_type { FT_U, FT_STR, FT_BIN, FT_BINV };
 
@@ -100,8 +101,8 @@ static const char *const why_denied[WK_KEY_MAX_] = { FRAME_KEYS(WHY_DENIED) };
  * required and is not listed. */
 struct kind_rule {
 	bool legal;     /* the kind may be sent in this direction */
-	uint32_t req;   /* keys that must be present */
-	uint32_t opt;   /* keys that may be present */
+	uint64_t req;   /* keys that must be present */
+	uint64_t opt;   /* keys that may be present */
 	uint32_t flags; /* WF_* bits allowed in WK_FLAGS */
 };
 
@@ -113,9 +114,9 @@ struct kind_rule {
 #define B2CF(kind, r, o, f) [WIRE_##kind][FRAME_B2C] = RULE(r, (o) | K(FLAGS), f)
 
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
-	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS),
+	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT), WF_BATCH | WF_FDS | WF_MEMFD),
 	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
-	     WF_BATCH | WF_FDS),
+	     WF_BATCH | WF_FDS | WF_MEMFD),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -125,15 +126,15 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(UNREGISTER, K(ID) | K(NAME), 0),
 	B2C(OK, K(ID), 0),
 	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME) | K(COUNT)),
-	C2BF(SEND, K(ID) | K(TO), K(FDS), WF_NOWAIT | WF_BATCH),
+	C2BF(SEND, K(ID) | K(TO), K(FDS) | K(MEMFD), WF_NOWAIT | WF_BATCH),
 	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID),
-	     K(FROM) | K(UID) | K(KEY) | K(FDS), WF_BATCH),
-	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS), WF_NOWAIT),
+	     K(FROM) | K(UID) | K(KEY) | K(FDS) | K(MEMFD), WF_BATCH),
+	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS) | K(MEMFD), WF_NOWAIT),
 	B2C(REQUEST, K(ID) | K(TO) | K(FROM_ID),
-	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS)),
-	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS)),
+	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS) | K(MEMFD)),
+	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS) | K(MEMFD)),
 	B2C(REPLY, K(ID) | K(FROM_ID),
-	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS)),
+	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS) | K(MEMFD)),
 	C2B(CANCEL, K(ID), 0),
 	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
 	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
@@ -220,6 +221,15 @@ static const struct code_info code_info[WIRE_E_CODE_MAX_] = {
 	[WIRE_E_FDS_UNSUPPORTED] = { "FDS_UNSUPPORTED",
 		"The receiver does not accept file descriptors; they were closed.",
 		false },
+	[WIRE_E_MEMFD_UNSEALED] = { "MEMFD_UNSEALED",
+		"The memfd body is not a memfd sealed against writing, shrinking, "
+		"growing and further sealing; it was closed.", false },
+	[WIRE_E_MEMFD_SIZE] = { "MEMFD_SIZE",
+		"The memfd body's size differs from the length the frame "
+		"declares; it was closed.", false },
+	[WIRE_E_MEMFD_INLINE] = { "MEMFD_INLINE",
+		"The receiver takes no memfd bodies and the body is too large "
+		"to be sent to it inline.", false },
 };
 
 int frame_len_check(uint32_t len, uint32_t max_frame)
@@ -364,7 +374,7 @@ static int frame_read_value(struct mpr *r, struct frame_hdr *h, unsigned k,
 }
 
 /* Lowest key set in mask (mask != 0). */
-static unsigned lowest_key(uint32_t mask)
+static unsigned lowest_key(uint64_t mask)
 {
 	unsigned k = 0;
 
@@ -380,7 +390,7 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 			    const char **why)
 {
 	const struct kind_rule *rule;
-	uint32_t missing, extra;
+	uint64_t missing, extra;
 
 	if (!(h->has & FH(WK_KIND))) {
 		*why = why_missing[WK_KIND];
@@ -423,6 +433,20 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 	if ((h->has & FH(WK_FDS)) && (h->has & FH(WK_FLAGS)) &&
 	    (h->flags & WF_BATCH)) {
 		*why = "a batch (flags BATCH) cannot carry descriptors";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_MEMFD)) &&
+	    (h->memfd == 0 || h->memfd > IPCHUB_MAX_MEMFD_BODY)) {
+		*why = "header key 'memfd' is not 1..IPCHUB_MAX_MEMFD_BODY";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_MEMFD)) && (!(h->has & FH(WK_FDS)) || h->fds != 1)) {
+		*why = "a memfd body (key 'memfd') travels as the frame's one descriptor (fds: 1)";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_FLAGS)) && (h->flags & WF_MEMFD) &&
+	    !(h->flags & WF_FDS)) {
+		*why = "flag MEMFD needs flag FDS (memfd bodies are descriptors)";
 		return WIRE_E_BAD_FRAME;
 	}
 	if ((h->has & FH(WK_POLICY)) && h->policy >= WIRE_POLICY_MAX_) {
@@ -504,6 +528,10 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
 		*why = "body not allowed for this kind";
 		return WIRE_E_BAD_FRAME;
 	}
+	if (r->left > 0 && (h->has & FH(WK_MEMFD))) {
+		*why = "a frame with a memfd body (key 'memfd') has no inline body";
+		return WIRE_E_BAD_FRAME;
+	}
 	*has_body = r->left > 0;
 	return WIRE_E_OK;
 }
@@ -579,18 +607,19 @@ int frame_batch_check(struct mpr *r, uint32_t *count, const char **why)
 
 /* Set bits of a key mask; open-coded, since without -mpopcnt
  * __builtin_popcount is a libgcc call. */
-static uint32_t frame_popcount(uint32_t x)
+static uint32_t frame_popcount(uint64_t x)
 {
-	x = x - ((x >> 1) & 0x55555555u);
-	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-	x = (x + (x >> 4)) & 0x0f0f0f0fu;
-	return (x * 0x01010101u) >> 24;
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) +
+	    ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (uint32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 {
 	struct mpw w;
-	uint32_t left = h->has;
+	uint64_t left = h->has;
 
 	assert(h->has & FH(WK_KIND));
 	assert((h->has >> WK_KEY_MAX_) == 0);
@@ -598,7 +627,7 @@ size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)
 	mpw_map(&w, frame_popcount(h->has));
 	/* Ascending key order: lowest set bit first. */
 	for (; left; left &= left - 1) {
-		unsigned k = (unsigned)__builtin_ctz(left);
+		unsigned k = (unsigned)__builtin_ctzll(left);
 		const struct fkey *fk = &frame_keys[k];
 		const char *field = (const char *)h + fk->off;
 

@@ -24,7 +24,7 @@
 #include "mpr.h"
 #include "wire.h"
 
-#define FH(key) (UINT32_C(1) << (key))
+#define FH(key) (UINT64_C(1) << (key))
 
 /* Buffer size that always holds a length prefix plus any header. */
 #define FRAME_ENC_MAX (IPCHUB_LEN_PREFIX + IPCHUB_MAX_HEADER)
@@ -39,7 +39,7 @@ enum frame_dir {
  * the first byte of each string; array contents are valid only when their
  * key's `has` bit is set. */
 struct frame_hdr {
-	uint32_t has; /* FH(WK_x) for each key present */
+	uint64_t has; /* FH(WK_x) for each key present */
 	uint8_t kind;
 	uint64_t id;
 	uint64_t to_id;
@@ -59,6 +59,7 @@ struct frame_hdr {
 	uint32_t event;
 	uint32_t reason;
 	uint32_t fds;
+	uint64_t memfd;
 	uint16_t to_len, from_len, name_len, msg_len, agent_len, topic_len;
 	uint16_t filter_len;
 	uint16_t broker_len, key_len, sig_len;

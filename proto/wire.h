@@ -79,7 +79,11 @@ enum wire_key {
 	WK_FDS = 31,       /* uint   SEND/REQUEST/REPLY: descriptors passed
 	                    *        with the frame (SCM_RIGHTS on its first
 	                    *        byte), 1..IPCHUB_MAX_FDS_PER_FRAME */
-	WK_KEY_MAX_ = 32
+	WK_MEMFD = 32,     /* uint64 SEND/REQUEST/REPLY: the body is not inline
+	                    *        but the whole content of the frame's one
+	                    *        descriptor, a sealed memfd of this many
+	                    *        bytes, 1..IPCHUB_MAX_MEMFD_BODY (6.9) */
+	WK_KEY_MAX_ = 33
 };
 
 /* WK_POLICY: what the broker does when a subscriber falls behind. */
@@ -127,7 +131,10 @@ enum wire_flag {
 	/* HELLO: the client reads with recvmsg() and accepts frames that
 	 * carry descriptors (WK_FDS). WELCOME: the broker accepts them. */
 	WF_FDS = 1u << 2,
-	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS
+	/* HELLO (with FDS): the client maps memfd bodies (WK_MEMFD).
+	 * WELCOME: the broker accepts and forwards them (PROTOCOL.md 6.9). */
+	WF_MEMFD = 1u << 3,
+	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_MEMFD
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in
@@ -156,7 +163,10 @@ enum wire_code {
 	WIRE_E_BAD_BODY = 20,           /* body is not exactly one valid value */
 	WIRE_E_BAD_FILTER = 21,         /* MONITOR filter is malformed */
 	WIRE_E_FDS_UNSUPPORTED = 22,    /* receiver did not announce FDS */
-	WIRE_E_CODE_MAX_ = 23
+	WIRE_E_MEMFD_UNSEALED = 23,     /* memfd body lacks its seals */
+	WIRE_E_MEMFD_SIZE = 24,         /* memfd size != WK_MEMFD */
+	WIRE_E_MEMFD_INLINE = 25,       /* inline fallback over max_frame */
+	WIRE_E_CODE_MAX_ = 26
 };
 
 /* The broker answers requests addressed to names with this prefix itself;

@@ -19,8 +19,8 @@
 struct sample_kind {
 	int kind;
 	enum frame_dir dir;
-	uint32_t req; /* beyond WK_KIND */
-	uint32_t opt;
+	uint64_t req; /* beyond WK_KIND */
+	uint64_t opt;
 };
 
 #define SK(x) FH(WK_##x)
@@ -38,17 +38,17 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_OK, FRAME_B2C, SK(ID), 0 },
 	{ WIRE_ERROR, FRAME_B2C, SK(ID) | SK(CODE),
 	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) | SK(COUNT) },
-	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) | SK(FDS) },
+	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO), SK(FLAGS) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_SEND, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) },
+	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO),
-	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) },
+	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_REQUEST, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) },
+	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_REPLY, FRAME_C2B, SK(ID) | SK(TO_ID),
-	  SK(CODE) | SK(MSG) | SK(FDS) },
+	  SK(CODE) | SK(MSG) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_REPLY, FRAME_B2C, SK(ID) | SK(FROM_ID),
-	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) },
+	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) | SK(MEMFD) },
 	{ WIRE_CANCEL, FRAME_C2B, SK(ID), 0 },
 	{ WIRE_SUBSCRIBE, FRAME_C2B, SK(ID) | SK(TOPIC), SK(POLICY) },
 	{ WIRE_UNSUBSCRIBE, FRAME_C2B, SK(ID) | SK(SUB), 0 },
@@ -71,6 +71,14 @@ static inline bool sample_has_body(const struct sample_kind *sk)
 {
 	return frame_kind_has_body(sk->kind) &&
 	       !(sk->kind == WIRE_MONITOR && sk->dir == FRAME_C2B);
+}
+
+/* The same for a header built from mask: a memfd body (WK_MEMFD) is
+ * never inline. */
+static inline bool sample_mask_has_body(const struct sample_kind *sk,
+					uint64_t mask)
+{
+	return sample_has_body(sk) && !(mask & FH(WK_MEMFD));
 }
 
 /* Sample value variants: typical values, the largest values and strings
@@ -151,6 +159,13 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 		h->fds = mx ? IPCHUB_MAX_FDS_PER_FRAME : mn ? 1 : 3;
 		h->flags &= ~(uint32_t)WF_BATCH; /* a batch carries none */
 		break;
+	case WK_MEMFD:
+		/* A memfd body is the frame's one descriptor. */
+		h->memfd = mx ? IPCHUB_MAX_MEMFD_BODY : mn ? 1 : 1048576;
+		h->fds = 1;
+		h->has |= FH(WK_FDS);
+		h->flags &= ~(uint32_t)WF_BATCH;
+		break;
 	default:
 		return;
 	}
@@ -158,7 +173,7 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 }
 
 /* Build a header of the sample's kind with the keys in mask set. */
-static inline void sample_build(struct frame_hdr *h, int kind, uint32_t mask,
+static inline void sample_build(struct frame_hdr *h, int kind, uint64_t mask,
 				enum sample_variant v)
 {
 	frame_init(h, (enum wire_kind)kind);
@@ -186,7 +201,7 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_U(TIMEOUT, timeout); EQ_U(FLAGS, flags); EQ_U(UID, uid);
 	EQ_U(REF, ref); EQ_U(POLICY, policy); EQ_U(SUB, sub);
 	EQ_U(EVENT, event); EQ_U(REASON, reason); EQ_S(FILTER, filter);
-	EQ_U(FDS, fds);
+	EQ_U(FDS, fds); EQ_U(MEMFD, memfd);
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);
