@@ -1195,7 +1195,10 @@ int ipchub_body_alloc(ipchub *h, size_t len, void **out)
 			free(b);
 			return IPCHUB_E_NOMEM;
 		}
-		b->p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		/* MAP_POPULATE: the pages are allocated and mapped in one
+		 * call, not one fault each (faults dominate on some VMs). */
+		b->p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE,
 			    b->fd, 0);
 		if (b->p == MAP_FAILED) {
 			close(b->fd);

@@ -55,7 +55,7 @@ int memfd_body_check(int fd, uint64_t len)
 
 void *memfd_body_map(int fd, size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }

@@ -35,8 +35,9 @@ int memfd_body_seal(int fd);
 int memfd_body_check(int fd, uint64_t len);
 
 /* Map len (> 0) bytes of fd read-only (MAP_PRIVATE: a sealed file never
- * changes, so no copy-on-write ever happens). Returns the mapping, or
- * NULL with errno set. */
+ * changes, so no copy-on-write ever happens), prefaulted (MAP_POPULATE:
+ * the body is about to be read whole, and one call is cheaper than a
+ * fault per page). Returns the mapping, or NULL with errno set. */
 void *memfd_body_map(int fd, size_t len);
 
 #endif
