@@ -471,8 +471,11 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 			if (ev.msg->memfd_len)
 				memfd_attach(ev.msg);
 			if (ev.msg->lent) {
-				if (ev.msg->kind == IPCHUB_KIND_REPLY)
-					sess_lend_end(&h->s); /* late */
+				if (ev.msg->kind == IPCHUB_KIND_REPLY) {
+					/* late: its descriptors and mapping go too */
+					msg_release(ev.msg);
+					sess_lend_end(&h->s);
+				}
 				else
 					h->lent = ev.msg;
 				break;
