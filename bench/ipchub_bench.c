@@ -4,11 +4,13 @@
  * mode takes its socket with --socket PATH.
  *
  *   ipchub_bench thru          --socket P --size B --count N [--producers K]
+ *                              [--memfd | --memfd-copy]
  *                              (consumers of every mode: [--owned];
  *                              producers: [--copy])
  *   ipchub_bench pairs         --socket P --size B --count N [--pairs K]
  *   ipchub_bench fanout        --socket P --size B --count N [--subs K]
  *   ipchub_bench rtt           --socket P --size B --count N [--samples FILE]
+ *                              [--fds]
  *   ipchub_bench connect-scale --socket P --count N --pid BROKER_PID [--lib]
  *   ipchub_bench thru-consumer --socket P --size B --count N [--producers K]
  *   ipchub_bench thru-producer --socket P --size B --count N [--index I]
@@ -29,8 +31,19 @@
  * subscribers) take each message with ipchub_recv_lent() (no allocation
  * or copy per message); --owned makes them use ipchub_recv(), to measure
  * the difference.
+ * Bodies always go over the socket (ipchub_set_memfd_min(h, 0)), so that
+ * the figures stay comparable across versions, except with --memfd
+ * (PROTOCOL.md 6.9): each producer message is an ipchub_body_alloc()
+ * buffer (a fresh memfd), filled and sent with ipchub_send_body(), and
+ * the consumer reads one byte of every 4 KiB page of the mapping, so the
+ * figure includes writing the body and faulting it in on both sides.
+ * --memfd-copy: the same lane through plain ipchub_send(), which copies
+ * the producer's buffer into each memfd with pwrite() (no page faults on
+ * the sending side).
  * rtt: ipchub_request() to bench.echo, whose server answers each lent
- * request (ipchub_recv_lent) with ipchub_reply() of the same body.
+ * request (ipchub_recv_lent) with ipchub_reply() of the same body; with
+ * --fds the request carries one descriptor (a pipe's end) and the reply
+ * passes it back (ipchub_request_fds / ipchub_reply_fds).
  * connect-scale: N raw connections, each doing the HELLO/WELCOME
  * handshake (pipelined: connect and HELLO every socket, then collect the
  * WELCOMEs), or one ipchub_connect() after another with --lib. Reports
@@ -50,6 +63,7 @@
 #include <unistd.h>
 
 #include "ipchub.h"
+#include "limits.h" /* proto/: IPCHUB_MAX_MEMFD_BODY */
 
 #define IB_MAX_PRODUCERS 64
 #define IB_MAX_PAIRS 500
@@ -66,6 +80,10 @@ static int g_copy;  /* --copy: producers use ipchub_send() at every size */
 /* Bodies from this size on are sent with ipchub_send_buf() (no copy). */
 #define IB_SEND_BUF_MIN (64u * 1024u)
 static unsigned g_spin; /* --spin US: ipchub_set_spin() on every client */
+static int g_memfd;     /* thru through the memfd lane: 1 --memfd
+                         * (ipchub_body_alloc), 2 --memfd-copy */
+static int g_fds;       /* --fds: rtt passes a descriptor each way */
+static volatile uint8_t g_sink_byte; /* keeps the page reads */
 
 static ipchub *ib_connect(void)
 {
@@ -79,6 +97,8 @@ static ipchub *ib_connect(void)
 	rc = ipchub_set_spin(h, g_spin);
 	if (rc)
 		bench_die("--spin %u: %s", g_spin, ipchub_strerror(rc));
+	if (!g_memfd)
+		(void)ipchub_set_memfd_min(h, 0);
 	return h;
 }
 
@@ -120,7 +140,14 @@ static uint64_t ib_receive(ipchub *h, uint64_t count, int kind, size_t size,
 				  (unsigned long long)i,
 				  (unsigned long long)count,
 				  ipchub_strerror(rc));
-		ipchub_msg_body(m, &len);
+		const uint8_t *b = ipchub_msg_body(m, &len);
+		if (g_memfd && b) {
+			uint8_t x = 0;
+
+			for (size_t off = 0; off < len; off += 4096)
+				x ^= b[off];
+			g_sink_byte ^= x;
+		}
 		if (ipchub_msg_kind(m) != kind || len != size)
 			bench_die("%s: unexpected message (kind %d, %zu bytes, "
 				  "error %d)", who, ipchub_msg_kind(m), len,
@@ -160,10 +187,22 @@ static void thru_producer(size_t size, uint64_t n, int hold_fd)
 	bench_body(body, size);
 	bench_gate_wait();
 	for (uint64_t i = 0; i < n; i++) {
-		int rc = !g_copy && size >= IB_SEND_BUF_MIN
-				 ? ipchub_send_buf(h, g_sink, body, size, NULL,
-						   NULL, NULL)
-				 : ipchub_send(h, g_sink, body, size, NULL);
+		int rc;
+
+		if (g_memfd == 1) {
+			void *buf;
+
+			rc = ipchub_body_alloc(h, size, &buf);
+			if (rc == IPCHUB_OK) {
+				bench_body(buf, size);
+				rc = ipchub_send_body(h, g_sink, buf, NULL);
+			}
+		} else if (!g_copy && size >= IB_SEND_BUF_MIN) {
+			rc = ipchub_send_buf(h, g_sink, body, size, NULL, NULL,
+					     NULL);
+		} else {
+			rc = ipchub_send(h, g_sink, body, size, NULL);
+		}
 		if (rc)
 			bench_die("producer: send %llu: %s",
 				  (unsigned long long)i, ipchub_strerror(rc));
@@ -203,7 +242,10 @@ static void rtt_server(int ready_fd)
 		const void *b = ipchub_msg_body(m, &len);
 		/* The reply may take the lent request and its body. */
 		if (ipchub_msg_kind(m) == IPCHUB_KIND_REQUEST) {
-			rc = ipchub_reply(h, m, b, len);
+			const int *fds;
+			size_t nfds = ipchub_msg_fds(m, &fds);
+
+			rc = ipchub_reply_fds(h, m, b, len, fds, nfds);
 			if (!rc)
 				rc = ipchub_flush(h, IB_TIMEOUT_MS);
 		}
@@ -219,14 +261,17 @@ static void rtt_client(size_t size, uint64_t count, const char *samples_path)
 	uint8_t *body = malloc(size);
 	uint64_t warm = bench_rtt_warmup(count);
 	uint64_t *samples = malloc(count * sizeof(*samples));
+	int p[2] = { -1, -1 };
 	if (!body || !samples)
 		bench_die("out of memory");
+	if (g_fds && pipe(p) < 0)
+		bench_die("pipe: %s", strerror(errno));
 	bench_body(body, size);
 	for (uint64_t i = 0; i < warm + count; i++) {
 		ipchub_msg *r;
 		uint64_t t0 = bench_now_ns();
-		int rc = ipchub_request(h, BENCH_ECHO, body, size, IB_TIMEOUT_MS,
-					&r);
+		int rc = ipchub_request_fds(h, BENCH_ECHO, body, size, p,
+					    g_fds ? 1 : 0, IB_TIMEOUT_MS, &r);
 		if (rc)
 			bench_die("rtt: request %llu: %s", (unsigned long long)i,
 				  ipchub_strerror(rc));
@@ -235,11 +280,18 @@ static void rtt_client(size_t size, uint64_t count, const char *samples_path)
 		ipchub_msg_body(r, &len);
 		if (len != size)
 			bench_die("rtt: reply of %zu bytes", len);
+		if (ipchub_msg_fds(r, NULL) != (g_fds ? 1u : 0u))
+			bench_die("rtt: reply with %zu descriptors",
+				  ipchub_msg_fds(r, NULL));
 		ipchub_msg_free(r);
 		if (i >= warm)
 			samples[i - warm] = t1 - t0;
 	}
 	bench_emit_rtt("ipchub", size, samples, count, samples_path);
+	if (g_fds) {
+		close(p[0]);
+		close(p[1]);
+	}
 	free(samples);
 	free(body);
 	ipchub_close(h);
@@ -530,7 +582,7 @@ static void usage(void)
 		"thru-producer|rtt-server|rtt-client --socket PATH\n"
 		"       [--size BYTES] [--count N] [--producers K] "
 		"[--samples FILE] [--pid BROKER_PID] [--lib] [--pairs K] [--subs K] "
-		"[--owned] [--copy]\n");
+		"[--owned] [--copy] [--memfd|--memfd-copy] [--fds] [--spin US]\n");
 	exit(2);
 }
 
@@ -548,7 +600,14 @@ int main(int argc, char **argv)
 	g_owned = bench_flag(argc, argv, "--owned");
 	g_copy = bench_flag(argc, argv, "--copy");
 	g_spin = (unsigned)bench_opt_u64(argc, argv, "--spin", 0);
-	if (size < 2 || size > BENCH_MAX_BODY || count < 2 || producers < 1 ||
+	g_memfd = bench_flag(argc, argv, "--memfd") ? 1
+		  : bench_flag(argc, argv, "--memfd-copy") ? 2 : 0;
+	g_fds = bench_flag(argc, argv, "--fds");
+	/* Socket bodies up to a 256 MiB frame (bench/run's broker runs with
+	 * --max-frame 256 MiB); memfd bodies up to the lane's maximum. */
+	size_t max_body = g_memfd ? (size_t)IPCHUB_MAX_MEMFD_BODY
+				  : 256u * 1024u * 1024u - 4096u;
+	if (size < 2 || size > max_body || count < 2 || producers < 1 ||
 	    producers > IB_MAX_PRODUCERS)
 		usage();
 	uint64_t per = count / (uint64_t)producers;

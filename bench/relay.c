@@ -43,7 +43,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define RELAY_BUF (8u * 1024u * 1024u)
+/* Per-connection buffer: 8 MiB, or four frames when frames are larger
+ * (thru --size 16 MiB / 256 MiB, the memfd lane's comparison rows). Set
+ * once in main(), before the relay is forked. */
+static size_t g_relay_buf = 8u * 1024u * 1024u;
+#define RELAY_BUF g_relay_buf
 #define RELAY_MAX_SOURCES 64
 
 struct rconn {
@@ -404,6 +408,8 @@ int main(int argc, char **argv)
 	int thru = strcmp(mode, "thru") == 0;
 	int fan = strcmp(mode, "fanout") == 0;
 	int subs = (int)bench_opt_u64(argc, argv, "--subs", 4);
+	if (size <= SIZE_MAX / 8 && 4 * (size + 64) > g_relay_buf)
+		g_relay_buf = 4 * (size + 64);
 	if ((!thru && !fan && strcmp(mode, "rtt") != 0) || size < 2 ||
 	    subs < 1 || subs > RELAY_MAX_SOURCES ||
 	    size > RELAY_BUF / 4 || count < 2 || producers < 1 ||

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 #endif
 
 static void conn_process(struct conn *c);
+static void conn_memfd_watch(struct conn *c);
 
 static void conn_update_read(struct conn *c)
 {
@@ -66,9 +70,24 @@ const char *conn_desc(const struct conn *c, char *buf, size_t cap)
 	return buf;
 }
 
-bool conn_over_hwm(const struct conn *c)
+/* Bytes of memfd bodies written to c's socket that c may not have read
+ * yet: once the socket holds nothing unread (SIOCOUTQ 0), none. The
+ * kernel says how much is unread, not which frames, so until then all
+ * of them count. */
+static uint64_t conn_unread_memfd(struct conn *c)
 {
-	return evbuffer_get_length(c->out) > c->b->conf.queue_hwm;
+	int q;
+
+	if (c->sent_memfd && ioctl(c->fd, SIOCOUTQ, &q) == 0 && q == 0)
+		c->sent_memfd = 0;
+	return c->sent_memfd;
+}
+
+bool conn_over_hwm(struct conn *c)
+{
+	return evbuffer_get_length(c->out) + c->out_memfd +
+		       conn_unread_memfd(c) >
+	       c->b->conf.queue_hwm;
 }
 
 /* Remove c from names, pending requests, the registry and backpressure
@@ -129,6 +148,7 @@ void conn_kill(struct conn *c, const char *reason)
 	event_del(c->wr_ev);
 	event_del(c->resume_ev);
 	event_del(c->timer_ev);
+	event_del(c->memfd_ev);
 	c->reading = c->writing = false;
 	if (c->in_flush) {
 		TAILQ_REMOVE(&b->flush, c, flush_link);
@@ -257,6 +277,45 @@ static size_t shared_tail(struct broker *b, struct evbuffer *in, size_t len)
 	return len - before;
 }
 
+static void unmap_cb(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	munmap((void *)data, len);
+}
+
+/* conn_forward() of a frame whose memfd body route.c mapped for a
+ * receiver without MEMFD: the same header without memfd and fds, and the
+ * mapping as its body. The memfd is closed with the frame (not moved). */
+static void conn_forward_mapped(struct conn *sender, struct conn_frame *f,
+				const struct frame_hdr *h, struct conn *dst)
+{
+	uint8_t buf[FRAME_ENC_MAX];
+	struct frame_hdr m = *h;
+	size_t n;
+
+	m.has &= ~(FH(WK_MEMFD) | FH(WK_FDS));
+	n = frame_encode(&m, f->map_len, buf, sizeof(buf));
+	if (monitor_active(sender->b))
+		monitor_tap(dst, WIRE_MONITOR_OUT, &m, buf + IPCHUB_LEN_PREFIX,
+			    n - IPCHUB_LEN_PREFIX, NULL, 0, NULL, f->map_len);
+	stats_routed(&sender->b->st, n + f->map_len);
+	evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
+	if (evbuffer_add(dst->out, buf, n) < 0 ||
+	    evbuffer_add_reference(dst->out, f->map, f->map_len, unmap_cb,
+				   NULL) < 0) {
+		/* Out of memory half-way: the receiver's stream would be
+		 * corrupt, so it cannot go on. */
+		munmap(f->map, f->map_len);
+		f->map = NULL;
+		conn_kill(dst, "out of memory queueing a frame");
+		return;
+	}
+	f->map = NULL;
+	sender->b->st.memfd_inlined++;
+	dst->msgs_out++;
+	broker_want_flush(sender->b, dst);
+}
+
 void conn_forward(struct conn *sender, struct conn_frame *f,
 		  const struct frame_hdr *h, struct conn *dst)
 {
@@ -270,6 +329,10 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		evbuffer_drain(sender->in, IPCHUB_LEN_PREFIX + f->len);
 		return;
 	}
+	if (f->map) {
+		conn_forward_mapped(sender, f, h, dst);
+		return;
+	}
 	if (f->nfds) {
 		int fds[IPCHUB_MAX_FDS_PER_FRAME];
 
@@ -277,6 +340,10 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 		fdq_take(&sender->in_fds, fds, f->nfds);
 		(void)fdq_push(&dst->out_fds, fds, f->nfds, true,
 			       dst->bytes_out + evbuffer_get_length(dst->out));
+		if (h->has & FH(WK_MEMFD)) {
+			fdq_set_bytes(&dst->out_fds, h->memfd);
+			dst->out_memfd += h->memfd;
+		}
 		f->fds_moved = true;
 	}
 	n = frame_encode(h, f->body_len, buf, FRAME_ENC_MAX);
@@ -312,6 +379,18 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
 	broker_want_flush(sender->b, dst);
 }
 
+/* While senders are parked on c (or c itself is, self_blocked) and memfd
+ * bodies it was sent may be unread, poll for them to be read: no socket
+ * event says so. */
+static void conn_memfd_watch(struct conn *c)
+{
+	struct timeval tv = { 0, IPCHUB_MEMFD_POLL_MS * 1000 };
+
+	if (c->sent_memfd && (!TAILQ_EMPTY(&c->blocked) || c->self_blocked) &&
+	    c->state != CONN_DEAD && !evtimer_pending(c->memfd_ev, NULL))
+		evtimer_add(c->memfd_ev, &tv);
+}
+
 void conn_park(struct conn *sender, struct conn *receiver, struct conn_frame *f)
 {
 	f->parked = true;
@@ -323,6 +402,7 @@ void conn_park(struct conn *sender, struct conn *receiver, struct conn_frame *f)
 	}
 	sender->blocked_on = receiver;
 	TAILQ_INSERT_TAIL(&receiver->blocked, sender, blocked_link);
+	conn_memfd_watch(receiver);
 }
 
 void conn_wake_blocked(struct conn *c)
@@ -369,6 +449,8 @@ static int conn_write(struct conn *c)
 	if (n <= 0)
 		return (int)n;
 	fdq_drop(&c->out_fds, g.n); /* the receiver has its own copies */
+	c->out_memfd -= g.bytes;
+	c->sent_memfd += g.bytes;
 	b->st.fds_in_flight -= g.n;
 	b->st.fds_passed += g.n;
 	evbuffer_drain(c->out, (size_t)n);
@@ -418,12 +500,18 @@ void conn_flush(struct conn *c)
 		event_del(c->wr_ev);
 		c->writing = false;
 	}
-	if (left <= b->conf.queue_hwm / IPCHUB_QUEUE_LWM_DIV && conn_fds_low(c)) {
+	if (left + c->out_memfd + conn_unread_memfd(c) <=
+		    b->conf.queue_hwm / IPCHUB_QUEUE_LWM_DIV &&
+	    conn_fds_low(c)) {
 		if (c->self_blocked && c->state == CONN_READY) {
 			c->self_blocked = false;
 			event_active(c->resume_ev, EV_TIMEOUT, 0);
 		}
 		conn_wake_blocked(c);
+	} else if (!left) {
+		/* Nothing left to write, so no write event will come: only
+		 * the receiver reading its memfd bodies can free room. */
+		conn_memfd_watch(c);
 	}
 	if (c->state == CONN_CLOSING && !left)
 		conn_kill(c, NULL);
@@ -512,6 +600,8 @@ decode:
 	}
 	f.nfds = (f.h.has & FH(WK_FDS)) ? f.h.fds : 0;
 	f.fds_moved = false;
+	f.map = NULL;
+	f.map_len = 0;
 	if (f.nfds > fdq_len(&c->in_fds)) {
 		conn_fail(c, WIRE_E_PROTOCOL, f.h.kind, f.h.id,
 			  "frame claims %u descriptors, %u arrived with it",
@@ -547,6 +637,8 @@ decode:
 	if (monitor_active(b) && !c->head_parked_ms) /* not on a retry */
 		tap_in(c, &f);
 	dispatch_frame(c, &f);
+	if (f.map) /* mapped for an inline delivery that did not happen */
+		munmap(f.map, f.map_len);
 	if (f.parked) {
 		/* Counted again when the frame is retried. */
 		c->msgs_in--;
@@ -603,6 +695,7 @@ static void conn_process(struct conn *c)
 			/* Answers to c pile up: stop taking its frames until
 			 * it reads them (PROTOCOL.md section 8). */
 			c->self_blocked = true;
+			conn_memfd_watch(c);
 			break;
 		}
 		avail = evbuffer_get_length(c->in);
@@ -805,6 +898,17 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
+static void memfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	conn_flush(c); /* wakes the parked senders once low enough */
+	if (c->state != CONN_DEAD)
+		conn_memfd_watch(c);
+}
+
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -868,8 +972,9 @@ struct conn *conn_new(struct broker *b, xport_sock fd,
 	c->wr_ev = event_new(b->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
 	c->resume_ev = event_new(b->base, -1, 0, resume_cb, c);
 	c->timer_ev = evtimer_new(b->base, timer_cb, c);
+	c->memfd_ev = evtimer_new(b->base, memfd_cb, c);
 	if (!c->in || !c->out || !c->rd_ev || !c->wr_ev || !c->resume_ev ||
-	    !c->timer_ev) {
+	    !c->timer_ev || !c->memfd_ev) {
 		c->fd = XPORT_NONE; /* the caller keeps the fd on failure */
 		conn_free(c);
 		return NULL;
@@ -898,6 +1003,8 @@ void conn_free(struct conn *c)
 		event_free(c->resume_ev);
 	if (c->timer_ev)
 		event_free(c->timer_ev);
+	if (c->memfd_ev)
+		event_free(c->memfd_ev);
 	if (c->in)
 		evbuffer_free(c->in);
 	if (c->out)

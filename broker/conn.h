@@ -45,6 +45,20 @@
  * broker-wide count is stats.fds_in_flight; a receiver with
  * max_fds_per_conn queued parks its senders like the byte HWM does.
  *
+ * Memfd bodies (PROTOCOL.md 6.10): route.c checks the seals and size of a
+ * frame's memfd before routing it. To a receiver with memfd_rx the memfd
+ * travels like any descriptor, and its size counts in the receiver's
+ * queue (out_memfd, carried by its out_fds group) until it is written, so
+ * conn_over_hwm() and the resume check see it, and after that while the
+ * receiver's socket holds unread bytes (sent_memfd, SIOCOUTQ): a memfd
+ * frame is tiny, so the socket buffer alone would let hundreds of large
+ * bodies pile up at a receiver that does not read. No socket event tells
+ * when it reads them, so while senders are parked on it memfd_ev polls
+ * every IPCHUB_MEMFD_POLL_MS. To any other receiver the
+ * broker maps it (f->map) and conn_forward() queues a normal frame whose
+ * body references the mapping (evbuffer_add_reference: no copy in the
+ * broker; unmapped once written or dropped).
+ *
  * Writes: output is written when the broker's flush pass runs (after the
  * current batch of callbacks, before the loop sleeps) or when EV_WRITE
  * fires; EV_WRITE is enabled only while output remains.
@@ -88,6 +102,10 @@ struct conn_frame {
 	                    * 0 = none */
 	uint32_t nfds;     /* descriptors it claims (WK_FDS), head of c->in_fds */
 	bool fds_moved;    /* conn_forward() moved them to the receiver */
+	void *map;         /* memfd body mapped for an inline delivery
+	                    * (route.c), map_len bytes; conn_forward() takes
+	                    * it, else conn_handle_frame() unmaps it */
+	size_t map_len;
 	bool consumed;     /* bytes already removed from the input */
 	bool parked;       /* left in the input: sender parked */
 };
@@ -101,6 +119,7 @@ struct conn {
 	enum conn_state state;
 	struct evbuffer *in, *out; /* owned */
 	struct event *rd_ev, *wr_ev, *resume_ev, *timer_ev; /* owned */
+	struct event *memfd_ev;    /* owned: polls sent_memfd (6.10) */
 	bool reading;              /* rd_ev added */
 	bool writing;              /* wr_ev added */
 	bool detached;             /* removed from names/pending/registry */
@@ -123,6 +142,11 @@ struct conn {
 	                                   * PUBLISHes whole (pubsub.h) */
 	bool fds_rx;                      /* HELLO flags FDS: takes descriptors */
 	bool bridge;                      /* HELLO flags BRIDGE (federation) */
+	bool memfd_rx;                    /* HELLO flags MEMFD: maps memfd bodies */
+	uint64_t out_memfd;               /* bytes of the memfd bodies queued in
+	                                   * out_fds: counted in its queue */
+	uint64_t sent_memfd;              /* ... written to its socket and
+	                                   * maybe unread: counted too */
 	struct fdq in_fds;                /* received, not yet claimed by a frame */
 	struct fdq out_fds;               /* queued to it, one group per frame at
 	                                   * its offset in the output stream
@@ -197,8 +221,9 @@ void conn_forward(struct conn *sender, struct conn_frame *f,
  * resume parked senders once below the low-water mark. May kill c. */
 void conn_flush(struct conn *c);
 
-/* Whether c's output is over the high-water mark. */
-bool conn_over_hwm(const struct conn *c);
+/* Whether c's output is over the high-water mark: queued bytes, queued
+ * memfd bodies and memfd bodies in its socket not yet read. */
+bool conn_over_hwm(struct conn *c);
 
 /* Park sender on receiver (f stays in sender's input). */
 void conn_park(struct conn *sender, struct conn *receiver, struct conn_frame *f);

@@ -53,6 +53,7 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 	c->batch_rx = (h->flags & WF_BATCH) != 0; /* 0 when absent */
 	/* Only where the transport carries them (not Windows pipes). */
 	c->fds_rx = (h->flags & WF_FDS) != 0 && xport_passes_fds();
+	c->memfd_rx = c->fds_rx && (h->flags & WF_MEMFD); /* frame.c: implies FDS */
 	c->pub_batch_rx = (h->flags & WF_PUB_BATCH) != 0;
 	if ((h->flags & WF_BRIDGE) && c->cred.uid != 0 &&
 	    c->cred.uid != xport_self_uid()) {
@@ -66,10 +67,12 @@ static void on_hello(struct conn *c, const struct conn_frame *f)
 	w.conn = c->id;
 	w.max_frame = b->conf.max_frame;
 	/* Batched SENDs accepted (PROTOCOL.md 6.3.1); batched PUBLISHes
-	 * (10.2.1), FDS (6.8) and BRIDGE said only to a client that announced
-	 * them: older clients refuse WELCOME flags they do not know. */
+	 * (10.2.1), FDS (6.8), MEMFD (6.10) and BRIDGE said only to a client
+	 * that announced them: older clients refuse WELCOME flags they do not
+	 * know. */
 	w.flags = WF_BATCH | (c->pub_batch_rx ? WF_PUB_BATCH : 0) |
-		  (c->fds_rx ? WF_FDS : 0) | (c->bridge ? WF_BRIDGE : 0);
+		  (c->fds_rx ? WF_FDS : 0) | (c->memfd_rx ? WF_MEMFD : 0) |
+		  (c->bridge ? WF_BRIDGE : 0);
 	w.has |= FH(WK_VER) | FH(WK_CONN) | FH(WK_MAX_FRAME) | FH(WK_FLAGS);
 	frame_set_str(&w, WK_BROKER, b->id_hex, strlen(b->id_hex));
 	auth_welcome(c, &w);

@@ -8,10 +8,14 @@
 #include "route.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "batch.h"
 #include "broker.h"
 #include "log.h"
+#include "memfd.h"
+#include "mpr.h"
 #include "name.h"
 #include "svc.h"
 
@@ -30,16 +34,72 @@ static void reject(struct conn *c, const struct conn_frame *f, int code,
 			      NULL, 0, msg, f->batch);
 }
 
+/* A memfd body (PROTOCOL.md 6.10), before anything else: its seals and
+ * size, and, for a receiver that takes no memfd bodies (inline), whether
+ * the frame it becomes fits max_frame with any header. Returns true if
+ * the frame may go on; false if it was answered. */
+static bool memfd_ok(struct conn *c, struct conn_frame *f, bool inl)
+{
+	int fd, rc;
+
+	fdq_peek(&c->in_fds, &fd, 1); /* frame.c: fds is 1 with memfd */
+	rc = memfd_body_check(fd, f->h.memfd);
+	if (rc != WIRE_E_OK) {
+		reject(c, f, rc, NULL);
+		return false;
+	}
+	if (inl && f->h.memfd + IPCHUB_MAX_HEADER > c->b->conf.max_frame) {
+		reject(c, f, WIRE_E_MEMFD_INLINE,
+		       "the receiver takes no memfd bodies (no MEMFD in its HELLO) and the body is over max_frame");
+		return false;
+	}
+	return true;
+}
+
+/* Map the checked memfd body of f for an inline delivery and validate it
+ * as a body (BAD_BODY otherwise): the broker vouches for every inline
+ * body it delivers. Returns true with f->map set, or false (answered). */
+static bool memfd_map(struct conn *c, struct conn_frame *f)
+{
+	const char *why = NULL;
+	struct iovec iov;
+	struct mpr rd;
+	int fd;
+
+	fdq_peek(&c->in_fds, &fd, 1);
+	f->map_len = (size_t)f->h.memfd;
+	f->map = memfd_body_map(fd, f->map_len);
+	if (!f->map) {
+		reject(c, f, WIRE_E_INTERNAL, "cannot map the memfd body");
+		return false;
+	}
+	mpr_init_buf(&rd, &iov, f->map, f->map_len);
+	if (frame_body_check(&rd, &why) != WIRE_E_OK) {
+		munmap(f->map, f->map_len);
+		f->map = NULL;
+		reject(c, f, WIRE_E_BAD_BODY, why);
+		return false;
+	}
+	return true;
+}
+
 /* Whether the frame may go to r now (descriptors: r announced FDS and is
- * under its fd quota, whose room is then reserved). If not, the sender is
- * parked or answered (QUEUE_FULL when nowait, FDS_UNSUPPORTED), and false
+ * under its fd quota, whose room is then reserved; a memfd body: checked,
+ * and mapped when r gets it inline). If not, the sender is parked or
+ * answered (QUEUE_FULL when nowait, FDS_UNSUPPORTED, MEMFD_*), and false
  * is returned. */
 static bool room_for(struct conn *c, struct conn_frame *f, struct conn *r,
 		     bool nowait)
 {
+	bool memfd = (f->h.has & FH(WK_MEMFD)) != 0;
+	bool inl = memfd && !r->memfd_rx;
 	bool fds_full = false;
 
-	if (f->nfds) {
+	if (memfd && !memfd_ok(c, f, inl))
+		return false;
+	if (inl) {
+		/* Its one descriptor is the memfd: nothing to pass on. */
+	} else if (f->nfds) {
 		if (!r->fds_rx) {
 			reject(c, f, WIRE_E_FDS_UNSUPPORTED,
 			       "the receiver does not accept descriptors (no FDS in its HELLO)");
@@ -49,6 +109,8 @@ static bool room_for(struct conn *c, struct conn_frame *f, struct conn *r,
 			   c->b->conf.max_fds_per_conn;
 	}
 	if (!conn_over_hwm(r) && !fds_full) {
+		if (inl)
+			return memfd_map(c, f);
 		if (f->nfds && fdq_reserve(&r->out_fds, f->nfds) < 0) {
 			reject(c, f, WIRE_E_INTERNAL, "out of memory");
 			return false;

@@ -118,7 +118,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	if (!buf)
 		return NULL;
 	mpw_init(&w, buf, cap);
-	mpw_map(&w, 20);
+	mpw_map(&w, 21);
 	kv_uint(&w, "uptime_ms", broker_now_ms(b) - st->started_ms);
 	kv_uint(&w, "connections", b->nconns);
 	kv_uint(&w, "connections_total", st->conns_total);
@@ -136,6 +136,7 @@ uint8_t *stats_body(struct broker *b, size_t max_body, size_t *len)
 	kv_uint(&w, "fds_in_flight", st->fds_in_flight);
 	kv_uint(&w, "fds_passed", st->fds_passed);
 	kv_uint(&w, "fds_refused", st->fds_refused);
+	kv_uint(&w, "memfd_inlined", st->memfd_inlined);
 	mpw_str(&w, "errors", 6);
 	mpw_map(&w, nerr);
 	for (int k = 1; k < WIRE_E_CODE_MAX_; k++) {

@@ -36,6 +36,7 @@ struct stats {
 	uint64_t fds_in_flight; /* descriptors the broker holds now */
 	uint64_t fds_passed;    /* descriptors written to receivers */
 	uint64_t fds_refused;   /* descriptors closed undelivered */
+	uint64_t memfd_inlined; /* memfd bodies delivered inline (6.10) */
 	uint64_t errors[WIRE_E_CODE_MAX_];
 	uint64_t closed_msgs_in, closed_bytes_in;
 	uint64_t closed_msgs_out, closed_bytes_out;

@@ -34,6 +34,9 @@ SAME(INTERNAL);
 SAME(BAD_BODY);
 SAME(BAD_FILTER);
 SAME(FDS_UNSUPPORTED);
+SAME(MEMFD_UNSEALED);
+SAME(MEMFD_SIZE);
+SAME(MEMFD_INLINE);
 _Static_assert((int)WIRE_E_CODE_MAX_ <= (int)IPCHUB_E_IO,
 	       "protocol codes must stay below the local ones");
 #undef SAME

@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@
 #include <sodium.h>
 
 #include "fdq.h"
+#include "memfd.h"
 #include "frame.h"
 #include "fed.h"
 #include "hdr.h"
@@ -88,6 +90,15 @@ struct wait {
 	int64_t t_ns;     /* when the answer was decoded */
 };
 
+/* A buffer from ipchub_body_alloc(): a writable shared mapping of a
+ * memfd (fd >= 0) or, when the body goes inline, heap memory (fd -1). */
+struct body_blk {
+	struct body_blk *next;
+	void *p;
+	size_t len;
+	int fd;
+};
+
 struct ipchub {
 	xport_sock fd;
 	bool eof; /* the broker closed its end; drain, then die */
@@ -110,6 +121,13 @@ struct ipchub {
 	struct fdq in_fds, out_fds;
 	uint64_t out_done; /* outbound buffer bytes ever written */
 	struct xq xq;      /* ipchub_send_buf() bodies, spliced in (xq.h) */
+	/* Memfd bodies (PROTOCOL.md 6.10): bodies of at least memfd_min bytes
+	 * (0: never) go as memfds when the broker takes them; out_memfd is
+	 * the bytes of those queued in out_fds, counted like queued bytes;
+	 * bodies lists the buffers ipchub_body_alloc() handed out. */
+	size_t memfd_min;
+	uint64_t out_memfd;
+	struct body_blk *bodies;
 	char path[XPORT_PATH_MAX];
 };
 
@@ -181,7 +199,7 @@ static void lend_release(ipchub *h)
 	if (!m)
 		return;
 	h->lent = NULL;
-	msg_close_fds(m);
+	msg_release(m);
 	if (m != &h->lent_slot)
 		free(m); /* ipchub_msg_free() would ignore it: it is lent */
 	sess_lend_end(&h->s);
@@ -210,6 +228,7 @@ static int do_write(ipchub *h)
 		struct fdq_group g;
 		struct iovec iov[XQ_IOV_MAX];
 		uint32_t nf = 0;
+		uint64_t nbytes = 0;
 		size_t outn;
 		xport_ssize n;
 		int niov = 1;
@@ -224,6 +243,7 @@ static int do_write(ipchub *h)
 					len = (size_t)(g.pos - h->out_done);
 			} else {
 				nf = g.n;
+				nbytes = g.bytes;
 				fdq_peek(&h->out_fds, fds, nf);
 				if (fdq_group(&h->out_fds, 1, &g) &&
 				    g.pos - h->out_done < len)
@@ -242,8 +262,10 @@ static int do_write(ipchub *h)
 		}
 		n = xport_send(h->fd, iov, niov, fds, nf);
 		if (n > 0) {
-			if (nf)
+			if (nf) {
 				fdq_drop(&h->out_fds, nf);
+				h->out_memfd -= nbytes;
+			}
 			outn = h->xq.n ? xq_advance(&h->xq, h->out_done, (size_t)n)
 				       : (size_t)n;
 			h->out_done += (uint64_t)outn;
@@ -382,6 +404,44 @@ static int claim_fds(ipchub *h, ipchub_msg *m)
 	return 0;
 }
 
+/* Turn the memfd of m (claimed, fds[0]) into its body: check its seals
+ * and size, map it read-only, validate it as a body, close the
+ * descriptor. A memfd that fails any of these is closed and m becomes an
+ * error (a REPLY keeps its kind, with the code, so that the request it
+ * answers ends; others become kind 10 with the frame's id): code
+ * IPCHUB_E_MEMFD_UNSEALED / _SIZE, IPCHUB_E_BAD_BODY or IPCHUB_E_NOMEM. */
+static void memfd_attach(ipchub_msg *m)
+{
+	int fd = m->fds[0];
+	int code = memfd_body_check(fd, m->memfd_len);
+	size_t len = (size_t)m->memfd_len;
+	void *p = NULL;
+
+	if (code == IPCHUB_OK) {
+		p = memfd_body_map(fd, len);
+		if (!p)
+			code = IPCHUB_E_NOMEM;
+		else if (ipchub_body_check(p, len) != IPCHUB_OK)
+			code = IPCHUB_E_BAD_BODY;
+	}
+	msg_close_fds(m); /* a mapping outlives its descriptor */
+	m->fds_want = 0;
+	if (code == IPCHUB_OK) {
+		m->map = p;
+		m->map_len = len;
+		m->body = p;
+		m->body_len = len;
+		m->size += len; /* counts against IPCHUB_CLIENT_IN_MAX */
+		return;
+	}
+	if (p)
+		munmap(p, len);
+	if (m->kind != IPCHUB_KIND_REPLY)
+		m->kind = MSG_KIND_ERROR;
+	m->code = code;
+	m->errtext = NULL;
+}
+
 typedef bool (*cond_fn)(const ipchub *h);
 static bool c_have_msg(const ipchub *h);
 static bool c_have_lent(const ipchub *h);
@@ -429,9 +489,14 @@ static int dispatch(ipchub *h, cond_fn cond, bool stop_early)
 		case SESS_EV_MSG:
 			if (ev.msg->fds_want && claim_fds(h, ev.msg))
 				return h->s.dead;
+			if (ev.msg->memfd_len)
+				memfd_attach(ev.msg);
 			if (ev.msg->lent) {
-				if (ev.msg->kind == IPCHUB_KIND_REPLY)
-					sess_lend_end(&h->s); /* late */
+				if (ev.msg->kind == IPCHUB_KIND_REPLY) {
+					/* late: its descriptors and mapping go too */
+					msg_release(ev.msg);
+					sess_lend_end(&h->s);
+				}
 				else
 					h->lent = ev.msg;
 				break;
@@ -533,7 +598,8 @@ static bool c_out_empty(const ipchub *h)
 }
 static bool c_out_below_hwm(const ipchub *h)
 {
-	return sess_out_len(&h->s) + h->xq.bytes <= IPCHUB_CLIENT_OUT_HWM &&
+	return sess_out_len(&h->s) + h->xq.bytes + h->out_memfd <=
+		       IPCHUB_CLIENT_OUT_HWM &&
 	       fdq_len(&h->out_fds) <= IPCHUB_CLIENT_OUT_FDS_MAX;
 }
 static bool c_have_msg(const ipchub *h) { return h->qhead != NULL; }
@@ -613,7 +679,9 @@ static int maybe_flush(ipchub *h)
 {
 	size_t len = sess_out_len(&h->s) + (size_t)h->xq.bytes;
 
-	if (len <= IPCHUB_CLIENT_FLUSH_AT || len < h->retry_at)
+	/* A memfd body counts as its size: it is written as soon as an
+	 * inline body of that size would be. */
+	if (len + h->out_memfd <= IPCHUB_CLIENT_FLUSH_AT || len < h->retry_at)
 		return 0;
 	return do_write(h);
 }
@@ -630,8 +698,18 @@ static int check_addr(const char *name, size_t *len)
 	return hdr_check_addr(name, len);
 }
 
+/* Whether a body of len bytes with nfds descriptors goes as a memfd. */
+static bool want_memfd(const ipchub *h, size_t len, size_t nfds)
+{
+	return nfds == 0 && h->s.memfd_ok && h->memfd_min &&
+	       len >= h->memfd_min && len <= IPCHUB_MAX_MEMFD_BODY;
+}
+
+/* A body that will go as a memfd may exceed max_frame. */
 static int check_body(const ipchub *h, const void *body, size_t len)
 {
+	if (want_memfd(h, len, 0) && body)
+		return ipchub_body_check(body, len);
 	return hdr_check_body(h->s.max_frame, body, len);
 }
 
@@ -733,6 +811,8 @@ static void handle_free(ipchub *h)
 	lend_release(h);
 	while ((m = q_pop(h)))
 		ipchub_msg_free(m);
+	while (h->bodies)
+		ipchub_body_free(h, h->bodies->p);
 	ipchub_msg_free(h->w.msg);
 	sess_destroy(&h->s);
 	(void)fdq_clear(&h->in_fds);
@@ -782,6 +862,8 @@ static int connect_common(const struct ipchub_opts *opts, bool bridge,
 	h->fd = XPORT_NONE;
 	sess_init(&h->s);
 	h->s.fds_rx = xport_passes_fds(); /* do_read() takes descriptors */
+	h->s.memfd_rx = h->s.fds_rx; /* and dispatch() maps memfd bodies */
+	h->memfd_min = IPCHUB_MEMFD_MIN_DEFAULT;
 	h->s.bridge = bridge;
 	h->fed = bridge;
 	fdq_init(&h->in_fds);
@@ -968,14 +1050,70 @@ static int fds_dup(const int *fds, size_t n, int *dup)
 	return IPCHUB_OK;
 }
 
+static int queue_fds(ipchub *h, struct frame_hdr *f, const void *body,
+		     size_t len, int *dup, size_t n);
+
+/* Queue frame f with the sealed memfd mfd of len bytes as its body; the
+ * handle owns mfd from now on whatever happens. */
+static int queue_memfd(ipchub *h, struct frame_hdr *f, int mfd, size_t len)
+{
+	int rc;
+
+	f->memfd = len;
+	f->has |= FH(WK_MEMFD);
+	rc = queue_fds(h, f, NULL, 0, &mfd, 1);
+	if (rc == IPCHUB_OK) {
+		fdq_set_bytes(&h->out_fds, len);
+		h->out_memfd += len;
+	}
+	return rc;
+}
+
+/* A sealed memfd holding a copy of body[0..len) in *mfd: IPCHUB_OK or
+ * IPCHUB_E_NOMEM (nothing left open). The one copy of the memfd lane. */
+static int memfd_copy(const void *body, size_t len, int *mfd)
+{
+	const uint8_t *p = body;
+	size_t done = 0;
+	int fd;
+
+	if (memfd_body_new(len, &fd) < 0)
+		return IPCHUB_E_NOMEM;
+	while (done < len) {
+		ssize_t n = pwrite(fd, p + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return IPCHUB_E_NOMEM;
+		}
+		done += (size_t)n;
+	}
+	if (memfd_body_seal(fd) < 0) {
+		close(fd);
+		return IPCHUB_E_NOMEM;
+	}
+	*mfd = fd;
+	return IPCHUB_OK;
+}
+
 /* Queue frame f (kind SEND, REQUEST or REPLY) with n descriptors dup
  * (from fds_dup()), which the handle owns from now on whatever happens:
- * on failure they are closed. With n 0 this is sess_queue_frame(). */
+ * on failure they are closed. With n 0 this is sess_queue_frame(), or,
+ * for a body that goes as a memfd (want_memfd), queue_memfd() of a copy. */
 static int queue_fds(ipchub *h, struct frame_hdr *f, const void *body,
 		     size_t len, int *dup, size_t n)
 {
 	uint64_t pos = h->out_done + sess_out_len(&h->s);
 	int rc;
+
+	if (want_memfd(h, len, n) && !(f->has & FH(WK_MEMFD))) {
+		int mfd;
+
+		rc = memfd_copy(body, len, &mfd);
+		return rc ? rc : queue_memfd(h, f, mfd, len);
+	}
 
 	if (n) {
 		f->fds = (uint32_t)n;
@@ -1015,9 +1153,24 @@ static int queued(ipchub *h, uint64_t id, uint64_t *id_out)
 /* SEND and PUBLISH: validate, queue (taking an id only once queued),
  * flush if the queue passed its threshold. dst goes under key (WK_TO or
  * WK_TOPIC); both follow the name grammar. */
+static int one_way_mfd(ipchub *h, enum wire_kind kind, enum wire_key key,
+		       const char *dst, const void *body, size_t len,
+		       const int *fds, size_t nfds, int mfd, uint64_t *id_out);
+
 static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 		   const char *dst, const void *body, size_t len,
 		   const int *fds, size_t nfds, uint64_t *id_out)
+{
+	return one_way_mfd(h, kind, key, dst, body, len, fds, nfds, -1,
+			   id_out);
+}
+
+/* one_way() with, when mfd >= 0, that sealed memfd of len bytes as the
+ * body (ipchub_send_body; body is NULL then, validated by the caller);
+ * the handle owns mfd from the call on whatever happens. */
+static int one_way_mfd(ipchub *h, enum wire_kind kind, enum wire_key key,
+		       const char *dst, const void *body, size_t len,
+		       const int *fds, size_t nfds, int mfd, uint64_t *id_out)
 {
 	int dup[IPCHUB_MAX_FDS_PER_FRAME];
 	struct frame_hdr f;
@@ -1026,27 +1179,36 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	int rc = check_live(h);
 
 	if (rc)
-		return rc;
+		goto fail;
+	rc = IPCHUB_E_INVALID;
 	if (nfds > IPCHUB_MAX_FDS_PER_FRAME || (nfds && !fds))
-		return IPCHUB_E_INVALID;
+		goto fail;
 	/* The name of the batch being filled was checked when it opened. */
 	if (!dst || !sess_batch_to_is(&h->s, kind, dst, &dlen)) {
 		/* SEND may go to a remote name@hub; topics follow the names. */
 		rc = kind == WIRE_SEND ? check_addr(dst, &dlen)
 					 : check_name(dst, &dlen);
 		if (rc)
-			return rc;
+			goto fail;
 	}
-	rc = check_body(h, body, len);
+	rc = mfd >= 0 ? IPCHUB_OK : check_body(h, body, len);
 	if (rc)
-		return rc;
+		goto fail;
 	rc = wait_room(h);
 	if (rc)
-		return rc;
+		goto fail;
 	id = h->s.next_id; /* taken only if the message is queued */
-	if (!nfds) /* a batch carries no descriptors */
+	if (!nfds && mfd < 0 && !(kind == WIRE_SEND && want_memfd(h, len, 0)))
 		add = sess_batch_cost(&h->s, kind, dst, dlen, 0, id, len);
-	if (nfds) {
+	if (mfd >= 0 || (kind == WIRE_SEND && want_memfd(h, len, nfds))) {
+		frame_init(&f, kind);
+		f.id = id;
+		f.has |= FH(WK_ID);
+		frame_set_str(&f, key, dst, dlen);
+		rc = mfd >= 0 ? queue_memfd(h, &f, mfd, len)
+			      : queue_fds(h, &f, body, len, NULL, 0);
+		mfd = -1;
+	} else if (nfds) {
 		rc = fds_dup(fds, nfds, dup);
 		if (rc)
 			return rc;
@@ -1069,6 +1231,10 @@ static int one_way(ipchub *h, enum wire_kind kind, enum wire_key key,
 	if (rc)
 		return rc;
 	return queued(h, id, id_out);
+fail:
+	if (mfd >= 0)
+		close(mfd);
+	return rc;
 }
 
 int ipchub_send(ipchub *h, const char *to, const void *body, size_t len,
@@ -1121,6 +1287,126 @@ int ipchub_send_buf(ipchub *h, const char *to, void *body, size_t len,
 		return rc;
 	}
 	return queued(h, id, id_out);
+}
+
+int ipchub_set_memfd_min(ipchub *h, size_t min)
+{
+	if (!h || (min && min < IPCHUB_MEMFD_MIN_MIN))
+		return IPCHUB_E_INVALID;
+	h->memfd_min = min;
+	return IPCHUB_OK;
+}
+
+int ipchub_body_alloc(ipchub *h, size_t len, void **out)
+{
+	struct body_blk *b;
+	int rc = check_live(h);
+
+	if (rc)
+		return rc;
+	if (!out || len == 0)
+		return IPCHUB_E_INVALID;
+	if (!want_memfd(h, len, 0) && len > h->s.max_frame)
+		return IPCHUB_E_TOO_LARGE;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return IPCHUB_E_NOMEM;
+	b->len = len;
+	b->fd = -1;
+	if (want_memfd(h, len, 0)) {
+		if (memfd_body_new(len, &b->fd) < 0) {
+			free(b);
+			return IPCHUB_E_NOMEM;
+		}
+		/* MAP_POPULATE: the pages are allocated and mapped in one
+		 * call, not one fault each (faults dominate on some VMs). */
+		b->p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE,
+			    b->fd, 0);
+		if (b->p == MAP_FAILED) {
+			close(b->fd);
+			free(b);
+			return IPCHUB_E_NOMEM;
+		}
+	} else {
+		b->p = malloc(len);
+		if (!b->p) {
+			free(b);
+			return IPCHUB_E_NOMEM;
+		}
+	}
+	b->next = h->bodies;
+	h->bodies = b;
+	*out = b->p;
+	return IPCHUB_OK;
+}
+
+/* Unlink the allocation whose buffer is p: it, or NULL if p is not one. */
+static struct body_blk *body_take(ipchub *h, const void *p)
+{
+	for (struct body_blk **pp = &h->bodies; *pp; pp = &(*pp)->next) {
+		struct body_blk *b = *pp;
+
+		if (b->p == p) {
+			*pp = b->next;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+static void body_blk_free(struct body_blk *b)
+{
+	if (b->fd >= 0) {
+		munmap(b->p, b->len);
+		close(b->fd);
+	} else {
+		free(b->p);
+	}
+	free(b);
+}
+
+void ipchub_body_free(ipchub *h, void *body)
+{
+	struct body_blk *b;
+
+	if (!h || !body)
+		return;
+	b = body_take(h, body);
+	if (b)
+		body_blk_free(b);
+}
+
+int ipchub_send_body(ipchub *h, const char *to, void *body, uint64_t *id_out)
+{
+	struct body_blk *b;
+	int mfd, rc;
+
+	if (!h || !body)
+		return IPCHUB_E_INVALID;
+	b = body_take(h, body);
+	if (!b)
+		return IPCHUB_E_INVALID;
+	rc = ipchub_body_check(b->p, b->len);
+	if (rc || b->fd < 0) {
+		if (rc == IPCHUB_OK)
+			rc = ipchub_send(h, to, b->p, b->len, id_out);
+		body_blk_free(b);
+		return rc;
+	}
+	/* The writable mapping must go before F_SEAL_WRITE (EBUSY). */
+	munmap(b->p, b->len);
+	mfd = b->fd;
+	rc = memfd_body_seal(mfd);
+	if (rc < 0) {
+		close(mfd);
+		free(b);
+		return IPCHUB_E_NOMEM;
+	}
+	rc = one_way_mfd(h, WIRE_SEND, WK_TO, to, NULL, b->len, NULL, 0, mfd,
+			 id_out);
+	free(b);
+	return rc;
 }
 
 int ipchub_flush(ipchub *h, int timeout_ms)

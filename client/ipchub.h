@@ -92,6 +92,9 @@ enum ipchub_code {
 	IPCHUB_E_BAD_BODY = 20,
 	IPCHUB_E_BAD_FILTER = 21,  /* ipchub_monitor(): malformed filter */
 	IPCHUB_E_FDS_UNSUPPORTED = 22, /* receiver takes no descriptors */
+	IPCHUB_E_MEMFD_UNSEALED = 23, /* memfd body not sealed / not a memfd */
+	IPCHUB_E_MEMFD_SIZE = 24,  /* memfd body size differs from its frame */
+	IPCHUB_E_MEMFD_INLINE = 25, /* receiver without MEMFD, body > max_frame */
 	/* Local codes: never sent on the wire. */
 	IPCHUB_E_IO = 64,          /* socket error; connection is unusable */
 	IPCHUB_E_CLOSED = 65,      /* broker closed the connection */
@@ -301,6 +304,51 @@ int ipchub_reply_fds(ipchub *h, const ipchub_msg *req, const void *body,
 size_t ipchub_msg_fds(const ipchub_msg *m, const int **fds);
 int ipchub_msg_take_fd(ipchub_msg *m, size_t i);
 
+/* ---- memfd bodies (PROTOCOL.md 6.10) ----------------------------------- */
+
+/* Large bodies skip the socket: a body of at least the connection's memfd
+ * threshold (default IPCHUB_MEMFD_MIN_DEFAULT, 256 KiB) that ipchub_send(),
+ * ipchub_request() or ipchub_reply() queue without descriptors is copied
+ * once into a sealed memfd (F_SEAL_WRITE|SHRINK|GROW|SEAL), which travels
+ * as the frame's one descriptor; the receiver maps it read-only and
+ * ipchub_msg_body() returns the mapping. Such bodies may exceed the
+ * broker's max_frame, up to IPCHUB_MAX_MEMFD_BODY (1 GiB). This happens
+ * only when the broker announced MEMFD; a receiver that did not (the
+ * Node client, the event API, older clients) gets the body inline from
+ * the broker, or, when it is over max_frame, the sender gets
+ * IPCHUB_E_MEMFD_INLINE. A memfd whose seals or size are wrong is closed
+ * and answered with IPCHUB_E_MEMFD_UNSEALED / IPCHUB_E_MEMFD_SIZE: by the
+ * broker to the sender; by libipchub, should the broker pass one on, as
+ * the message turned into an error (kind 10, or a REPLY with the code).
+ *
+ * Set the threshold in bytes (at least IPCHUB_MEMFD_MIN_MIN, 4096), or 0
+ * to send every body inline. IPCHUB_OK or IPCHUB_E_INVALID. */
+int ipchub_set_memfd_min(ipchub *h, size_t min);
+
+/* No copy at all: a writable buffer of len bytes for a body that the
+ * caller writes in place (one msgpack value, e.g. a bin header then the
+ * data) and sends with ipchub_send_body(). At or above the threshold (and
+ * with a broker that takes memfd bodies) it is a shared mapping of a new
+ * memfd; below it, heap memory sent inline. The handle owns the buffer;
+ * the caller may write it until it passes it to ipchub_send_body() or
+ * ipchub_body_free(), or closes the handle (which frees it). Returns
+ * IPCHUB_OK with *out set, IPCHUB_E_INVALID (len 0, out NULL),
+ * IPCHUB_E_TOO_LARGE (inline and over max_frame), IPCHUB_E_NOMEM, or the
+ * connection's error. */
+int ipchub_body_alloc(ipchub *h, size_t len, void **out);
+
+/* Send the whole buffer body (from ipchub_body_alloc() on h) to `to` as a
+ * one-way message, like ipchub_send(): a memfd buffer is unmapped, sealed
+ * and passed on without a copy. The buffer is consumed whatever the
+ * result (do not touch it afterwards). IPCHUB_E_INVALID if body is not a
+ * live allocation of h; IPCHUB_E_BAD_BODY if it is not exactly one
+ * msgpack value; otherwise as ipchub_send(). */
+int ipchub_send_body(ipchub *h, const char *to, void *body, uint64_t *id_out);
+
+/* Give back a buffer from ipchub_body_alloc() unsent. NULL, or a pointer
+ * that is not a live allocation of h, is ignored. */
+void ipchub_body_free(ipchub *h, void *body);
+
 /* ---- receiving ----------------------------------------------------- */
 
 /* Take the next message: a send or request addressed to one of our
@@ -350,7 +398,11 @@ const char *ipchub_msg_from(const ipchub_msg *m);
 uint64_t ipchub_msg_from_id(const ipchub_msg *m);
 /* Name the message was addressed to (sends and requests). */
 const char *ipchub_msg_to(const ipchub_msg *m);
-/* Encoded body (one msgpack value) and its length; NULL/0 if none. */
+/* Encoded body (one msgpack value) and its length; NULL/0 if none. A
+ * memfd body (PROTOCOL.md 6.10) is a read-only mapping of the sender's
+ * sealed memfd, owned by m and unmapped by ipchub_msg_free() (for a lent
+ * message, when the loan ends); its descriptor is already closed, so
+ * ipchub_msg_fds() reports none. ipchub_msg_dup() copies it to the heap. */
 const void *ipchub_msg_body(const ipchub_msg *m, size_t *len);
 /* For errors and error replies: the code (0 if not an error) and text. */
 int ipchub_msg_error(const ipchub_msg *m);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ipchub.h"
@@ -58,6 +59,20 @@ void msg_fill(ipchub_msg *m, const struct frame_hdr *h)
 	m->event = h->event;
 	m->reason = h->reason;
 	m->fds_want = (h->has & FH(WK_FDS)) ? h->fds : 0;
+	m->memfd_len = (h->has & FH(WK_MEMFD)) ? h->memfd : 0;
+	m->map = NULL;
+	m->map_len = 0;
+}
+
+void msg_release(ipchub_msg *m)
+{
+	msg_close_fds(m);
+	if (m->map) {
+		munmap(m->map, m->map_len);
+		m->map = NULL;
+		m->body = NULL;
+		m->body_len = 0;
+	}
 }
 
 void msg_close_fds(ipchub_msg *m)
@@ -225,7 +240,7 @@ void ipchub_msg_free(ipchub_msg *m)
 	/* A lent message belongs to its handle, which ends the loan. */
 	if (!m || m->lent)
 		return;
-	msg_close_fds(m);
+	msg_release(m);
 	free(m);
 }
 
@@ -258,6 +273,8 @@ int ipchub_msg_dup(const ipchub_msg *m, ipchub_msg **out)
 	c->next = NULL;
 	c->lent = false;
 	c->size = size;
+	c->map = NULL; /* the copy holds the body in its block */
+	c->map_len = 0;
 	/* The copy owns duplicates of the descriptors still held. */
 	for (uint32_t i = 0; i < m->nfds; i++) {
 		c->fds[i] = m->fds[i] < 0 ? -1

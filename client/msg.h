@@ -60,10 +60,17 @@ struct ipchub_msg {
 	uint32_t fds_want;       /* descriptors the frame claims (WK_FDS) */
 	uint32_t nfds;           /* descriptors attached so far (ipchub.c) */
 	int fds[IPCHUB_MAX_FDS_PER_FRAME]; /* owned until taken (-1 then) */
+	uint64_t memfd_len;      /* WK_MEMFD: the body is fds[0]'s content */
+	void *map;               /* memfd body mapped read-only (body points
+	                          * here), map_len bytes, owned; NULL if none */
+	size_t map_len;
 };
 
-/* Close the descriptors m still owns (ipchub_msg_free, loans ending). */
+/* Close the descriptors m still owns. */
 void msg_close_fds(ipchub_msg *m);
+/* Close its descriptors and unmap its memfd body (ipchub_msg_free, loans
+ * ending). */
+void msg_release(ipchub_msg *m);
 
 /* Build a message from a validated header of kind SEND, REQUEST, REPLY or
  * ERROR and its body bytes (body may be NULL when len is 0: no body).

@@ -192,6 +192,7 @@ int sess_queue_hello(struct sess *s, const char *agent)
 	h.has |= FH(WK_VER) | FH(WK_VER_MIN);
 	/* We split batched deliveries (PROTOCOL.md 6.3.1). */
 	h.flags = WF_BATCH | WF_PUB_BATCH | (s->fds_rx ? WF_FDS : 0) |
+		  (s->fds_rx && s->memfd_rx ? WF_MEMFD : 0) |
 		  (s->bridge ? WF_BRIDGE : 0);
 	h.has |= FH(WK_FLAGS);
 	if (agent && *agent)
@@ -305,6 +306,7 @@ static int on_welcome(struct sess *s, const struct frame_hdr *h)
 	s->broker[h->broker_len] = '\0';
 	s->batch_ok = (h->has & FH(WK_FLAGS)) && (h->flags & WF_BATCH);
 	s->pub_batch_ok = s->batch_ok && (h->flags & WF_PUB_BATCH);
+	s->memfd_ok = (h->has & FH(WK_FLAGS)) && (h->flags & WF_MEMFD);
 	s->has_challenge = (h->has & FH(WK_CHALLENGE)) != 0;
 	if (s->has_challenge)
 		memcpy(s->challenge, h->challenge, sizeof(s->challenge));

@@ -128,6 +128,10 @@ struct sess {
 	bool pub_batch_ok;    /* ... and PUB_BATCH: PUBLISHes may be batched */
 	bool fds_rx;          /* set before HELLO: announce FDS (the caller
 	                       * reads with recvmsg and claims descriptors) */
+	bool memfd_rx;        /* set before HELLO, with fds_rx: announce MEMFD
+	                       * (the caller maps memfd bodies, 6.10) */
+	bool memfd_ok;        /* WELCOME carried flags MEMFD: the broker
+	                       * takes memfd bodies */
 	struct sess_batch ob; /* the open outbound batch (out.open) */
 	struct sess_split split;
 	struct sess_lend lend;

@@ -84,9 +84,15 @@ int fdq_push(struct fdq *q, const int *fds, uint32_t n, bool group,
 
 		g->pos = pos;
 		g->n = n;
+		g->bytes = 0;
 		q->gn++;
 	}
 	return 0;
+}
+
+void fdq_set_bytes(struct fdq *q, uint64_t bytes)
+{
+	q->g[(q->ghead + q->gn - 1) % q->gcap].bytes = bytes;
 }
 
 void fdq_peek(const struct fdq *q, int *out, uint32_t n)

@@ -21,6 +21,9 @@
 struct fdq_group {
 	uint64_t pos; /* stream offset of the frame's first byte */
 	uint32_t n;   /* descriptors of the group (1..IPCHUB_MAX_FDS_PER_FRAME) */
+	uint64_t bytes; /* memory its descriptors stand for (a memfd body's
+	                 * length, PROTOCOL.md 6.9), for queue accounting;
+	                 * 0 unless fdq_set_bytes() said otherwise */
 };
 
 struct fdq {
@@ -47,6 +50,9 @@ int fdq_reserve(struct fdq *q, uint32_t n);
  * the caller still owns them, queue unchanged). */
 int fdq_push(struct fdq *q, const int *fds, uint32_t n, bool group,
 	     uint64_t pos);
+
+/* Set the bytes of the newest group (there must be one). */
+void fdq_set_bytes(struct fdq *q, uint64_t bytes);
 
 /* Remove the first n (<= fdq_len) descriptors into out (the caller owns
  * them then); groups they completed are removed. */

@@ -58,6 +58,7 @@
 	X(WK_REASON, "reason", U, reason)               \
 	X(WK_FILTER, "filter", STR, filter)             \
 	X(WK_FDS, "fds", U, fds)                        \
+	X(WK_MEMFD, "memfd", U, memfd)                  \
 	X(WK_ORIGIN, "origin", STR, origin)             \
 	X(WK_CLAIM_UID, "claim_uid", U, claim_uid)      \
 	X(WK_CLAIM_KEY, "claim_key", BINV, claim_key)
@@ -123,9 +124,9 @@ struct kind_rule {
 
 static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2BF(HELLO, K(VER) | K(VER_MIN), K(AGENT),
-	     WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE),
+	     WF_BATCH | WF_FDS | WF_MEMFD | WF_PUB_BATCH | WF_BRIDGE),
 	B2CF(WELCOME, K(VER) | K(CONN) | K(BROKER) | K(MAX_FRAME), K(CHALLENGE),
-	     WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE),
+	     WF_BATCH | WF_FDS | WF_MEMFD | WF_PUB_BATCH | WF_BRIDGE),
 	C2B(AUTH, K(PK) | K(NONCE) | K(SIG), 0),
 	C2B(BYE, 0, K(CODE) | K(MSG)),
 	B2C(BYE, 0, K(CODE) | K(MSG)),
@@ -135,15 +136,19 @@ static const struct kind_rule kind_rules[WIRE_KIND_MAX_][2] = {
 	C2B(UNREGISTER, K(ID) | K(NAME), 0),
 	B2C(OK, K(ID), 0),
 	B2C(ERROR, K(ID) | K(CODE), K(MSG) | K(REF) | K(TO) | K(NAME) | K(COUNT)),
-	C2BF(SEND, K(ID) | K(TO), K(FDS) | FED_C2B, WF_NOWAIT | WF_BATCH),
+	C2BF(SEND, K(ID) | K(TO), K(FDS) | K(MEMFD) | FED_C2B,
+	     WF_NOWAIT | WF_BATCH),
 	B2CF(SEND, K(ID) | K(TO) | K(FROM_ID),
-	     K(FROM) | K(UID) | K(KEY) | K(FDS) | FED_B2C, WF_BATCH),
-	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS) | FED_C2B, WF_NOWAIT),
+	     K(FROM) | K(UID) | K(KEY) | K(FDS) | K(MEMFD) | FED_B2C, WF_BATCH),
+	C2BF(REQUEST, K(ID) | K(TO), K(TIMEOUT) | K(FDS) | K(MEMFD) | FED_C2B,
+	     WF_NOWAIT),
 	B2C(REQUEST, K(ID) | K(TO) | K(FROM_ID),
-	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS) | FED_B2C),
-	C2B(REPLY, K(ID) | K(TO_ID), K(CODE) | K(MSG) | K(FDS) | FED_C2B),
+	    K(FROM) | K(TIMEOUT) | K(UID) | K(KEY) | K(FDS) | K(MEMFD) | FED_B2C),
+	C2B(REPLY, K(ID) | K(TO_ID),
+	    K(CODE) | K(MSG) | K(FDS) | K(MEMFD) | FED_C2B),
 	B2C(REPLY, K(ID) | K(FROM_ID),
-	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS) | FED_B2C),
+	    K(FROM) | K(CODE) | K(MSG) | K(UID) | K(KEY) | K(FDS) | K(MEMFD) |
+		    FED_B2C),
 	C2B(CANCEL, K(ID), 0),
 	C2B(SUBSCRIBE, K(ID) | K(TOPIC), K(POLICY)),
 	C2B(UNSUBSCRIBE, K(ID) | K(SUB), 0),
@@ -230,6 +235,15 @@ static const struct code_info code_info[WIRE_E_CODE_MAX_] = {
 	[WIRE_E_FDS_UNSUPPORTED] = { "FDS_UNSUPPORTED",
 		"The receiver does not accept file descriptors; they were closed.",
 		false },
+	[WIRE_E_MEMFD_UNSEALED] = { "MEMFD_UNSEALED",
+		"The memfd body is not a memfd sealed against writing, shrinking, "
+		"growing and further sealing; it was closed.", false },
+	[WIRE_E_MEMFD_SIZE] = { "MEMFD_SIZE",
+		"The memfd body's size differs from the length the frame "
+		"declares; it was closed.", false },
+	[WIRE_E_MEMFD_INLINE] = { "MEMFD_INLINE",
+		"The receiver takes no memfd bodies and the body is too large "
+		"to be sent to it inline.", false },
 };
 
 int frame_len_check(uint32_t len, uint32_t max_frame)
@@ -436,6 +450,20 @@ static int frame_check_kind(const struct frame_hdr *h, enum frame_dir dir,
 		*why = "a batch (flags BATCH) cannot carry descriptors";
 		return WIRE_E_BAD_FRAME;
 	}
+	if ((h->has & FH(WK_MEMFD)) &&
+	    (h->memfd == 0 || h->memfd > IPCHUB_MAX_MEMFD_BODY)) {
+		*why = "header key 'memfd' is not 1..IPCHUB_MAX_MEMFD_BODY";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_MEMFD)) && (!(h->has & FH(WK_FDS)) || h->fds != 1)) {
+		*why = "a memfd body (key 'memfd') travels as the frame's one descriptor (fds: 1)";
+		return WIRE_E_BAD_FRAME;
+	}
+	if ((h->has & FH(WK_FLAGS)) && (h->flags & WF_MEMFD) &&
+	    !(h->flags & WF_FDS)) {
+		*why = "flag MEMFD needs flag FDS (memfd bodies are descriptors)";
+		return WIRE_E_BAD_FRAME;
+	}
 	if ((h->has & FH(WK_POLICY)) && h->policy >= WIRE_POLICY_MAX_) {
 		*why = "header key 'policy' is not a known policy";
 		return WIRE_E_BAD_FRAME;
@@ -517,6 +545,10 @@ int frame_decode(struct mpr *r, enum frame_dir dir, struct frame_hdr *h,
 		*why = "body not allowed for this kind";
 		return WIRE_E_BAD_FRAME;
 	}
+	if (r->left > 0 && (h->has & FH(WK_MEMFD))) {
+		*why = "a frame with a memfd body (key 'memfd') has no inline body";
+		return WIRE_E_BAD_FRAME;
+	}
 	*has_body = r->left > 0;
 	return WIRE_E_OK;
 }
@@ -594,7 +626,11 @@ int frame_batch_check(struct mpr *r, uint32_t *count, const char **why)
  * __builtin_popcount is a libgcc call. */
 static uint32_t frame_popcount(uint64_t x)
 {
-	return (uint32_t)__builtin_popcountll(x);
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) +
+	    ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (uint32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
 size_t frame_encode_hdr(const struct frame_hdr *h, uint8_t *out, size_t cap)

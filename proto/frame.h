@@ -60,6 +60,7 @@ struct frame_hdr {
 	uint32_t reason;
 	uint32_t fds;
 	uint32_t claim_uid;
+	uint64_t memfd;
 	uint16_t to_len, from_len, name_len, msg_len, agent_len, topic_len;
 	uint16_t filter_len;
 	uint16_t broker_len, key_len, sig_len, origin_len, claim_key_len;

@@ -194,6 +194,24 @@
 /* Broker: the largest either fd setting accepts. */
 #define IPCHUB_MAX_FDS_TOTAL_MAX 1048576u
 
+/* Memfd bodies (PROTOCOL.md 6.10). Default size from which libipchub
+ * sends a body as a sealed memfd instead of inline (ipchub_set_memfd_min):
+ * below it the socket's copies cost less than creating, sealing and
+ * mapping a memfd (a few page faults and five system calls). */
+#define IPCHUB_MEMFD_MIN_DEFAULT (256u * 1024u)
+/* Smallest threshold ipchub_set_memfd_min() accepts: a memfd is a whole
+ * page at least, so tinier bodies only waste it. */
+#define IPCHUB_MEMFD_MIN_MIN 4096u
+/* Largest memfd body (WK_MEMFD; larger is BAD_FRAME): as large as the
+ * largest queue high-water mark, so that the broker can charge one to any
+ * receiver's queue in 64-bit arithmetic with a meaningful bound. */
+#define IPCHUB_MAX_MEMFD_BODY (1024ull * 1024u * 1024u)
+/* Broker: while senders are parked on a receiver that may not have read
+ * the memfd bodies it was written, check its socket this often (ms): no
+ * event says when a reader consumed bytes, and a few ms is below the
+ * cost of mapping a body that large. */
+#define IPCHUB_MEMFD_POLL_MS 2
+
 /* Client library: consecutive sends to the same name are appended to the
  * SEND frame still waiting in the outbound queue (one header, one routing
  * decision in the broker) while the body is at most this big and the frame

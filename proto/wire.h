@@ -79,7 +79,11 @@ enum wire_key {
 	WK_FDS = 31,       /* uint   SEND/REQUEST/REPLY: descriptors passed
 	                    *        with the frame (SCM_RIGHTS on its first
 	                    *        byte), 1..IPCHUB_MAX_FDS_PER_FRAME */
-	/* 32..38: allotted to other work, not used by this version. */
+	WK_MEMFD = 32,     /* uint64 SEND/REQUEST/REPLY: the body is not inline
+	                    *        but the whole content of the frame's one
+	                    *        descriptor, a sealed memfd of this many
+	                    *        bytes, 1..IPCHUB_MAX_MEMFD_BODY (6.10) */
+	/* 33..38: allotted to other work, not used by this version. */
 	WK_ORIGIN = 39,    /* str    SEND/REQUEST/REPLY C->B from a bridge
 	                    *        connection: the remote sender `name@hub`,
 	                    *        stamped as `from` */
@@ -134,6 +138,9 @@ enum wire_flag {
 	/* HELLO: the client reads with recvmsg() and accepts frames that
 	 * carry descriptors (WK_FDS). WELCOME: the broker accepts them. */
 	WF_FDS = 1u << 2,
+	/* HELLO (with FDS): the client maps memfd bodies (WK_MEMFD).
+	 * WELCOME: the broker accepts and forwards them (PROTOCOL.md 6.10). */
+	WF_MEMFD = 1u << 3,
 	/* HELLO: the client accepts batched PUBLISH deliveries (a PUBLISH
 	 * with flags BATCH, PROTOCOL.md 10.2.1). WELCOME: the broker accepts
 	 * batched PUBLISHes. BATCH alone covers SEND only, so that clients
@@ -144,7 +151,8 @@ enum wire_flag {
 	 * carry origin and claims. Only the broker's own uid or root.
 	 * WELCOME: accepted. */
 	WF_BRIDGE = 1u << 6,
-	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_PUB_BATCH | WF_BRIDGE
+	WF_ALL_ = WF_NOWAIT | WF_BATCH | WF_FDS | WF_MEMFD | WF_PUB_BATCH |
+		  WF_BRIDGE
 };
 
 /* Error codes (WK_CODE). A closed set: every code is documented in
@@ -173,7 +181,10 @@ enum wire_code {
 	WIRE_E_BAD_BODY = 20,           /* body is not exactly one valid value */
 	WIRE_E_BAD_FILTER = 21,         /* MONITOR filter is malformed */
 	WIRE_E_FDS_UNSUPPORTED = 22,    /* receiver did not announce FDS */
-	WIRE_E_CODE_MAX_ = 23
+	WIRE_E_MEMFD_UNSEALED = 23,     /* memfd body lacks its seals */
+	WIRE_E_MEMFD_SIZE = 24,         /* memfd size != WK_MEMFD */
+	WIRE_E_MEMFD_INLINE = 25,       /* inline fallback over max_frame */
+	WIRE_E_CODE_MAX_ = 26
 };
 
 /* The broker answers requests addressed to names with this prefix itself;

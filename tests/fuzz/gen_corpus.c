@@ -647,11 +647,34 @@ int main(int argc, char **argv)
 		snprintf(lower, sizeof(lower), "%s", frame_kind_name(sk->kind));
 		for (char *c = lower; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
-		sample_build(&h, sk->kind, sk->req | sk->opt, SV_TYPICAL);
+		/* A memfd body is never inline: its seeds are written apart. */
+		sample_build(&h, sk->kind, sk->req | (sk->opt & ~FH(WK_MEMFD)),
+			     SV_TYPICAL);
 		n = build(out, sizeof(out), &h, body, has_body ? sizeof(body) : 0);
 		snprintf(name, sizeof(name), "%s-%s", lower,
 			 sk->dir == FRAME_C2B ? "c2b" : "b2c");
 		rc |= write_file(argv[1], name, out, n);
+		if (sk->opt & FH(WK_MEMFD)) {
+			/* fds: 1 + memfd: len (PROTOCOL.md 6.10), smallest
+			 * and largest lengths. */
+			for (int v = SV_TYPICAL; v < SV_COUNT_; v++) {
+				sample_build(&h, sk->kind, sk->req | FH(WK_MEMFD),
+					     (enum sample_variant)v);
+				n = build(out, sizeof(out), &h, NULL, 0);
+				snprintf(name, sizeof(name), "%s-%s-memfd%d", lower,
+					 sk->dir == FRAME_C2B ? "c2b" : "b2c", v);
+				rc |= write_file(argv[1], name, out, n);
+			}
+		}
+		if (sk->kind == WIRE_HELLO || sk->kind == WIRE_WELCOME) {
+			sample_build(&h, sk->kind, sk->req | FH(WK_FLAGS),
+				     SV_TYPICAL);
+			h.flags = WF_BATCH | WF_FDS | WF_MEMFD;
+			n = build(out, sizeof(out), &h, NULL, 0);
+			snprintf(name, sizeof(name), "%s-%s-memfd", lower,
+				 sk->dir == FRAME_C2B ? "c2b" : "b2c");
+			rc |= write_file(argv[1], name, out, n);
+		}
 		if (slen + n <= sizeof(stream) && s % 3 == 0) {
 			memcpy(stream + slen, out, n);
 			slen += n;

@@ -271,6 +271,29 @@ int pid_fd_count(pid_t pid)
 	return n;
 }
 
+int self_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+void hub_expect_fd_count(const struct hub *hub, int want, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int n;
+
+	while ((n = hub_fd_count(hub)) != want && now_ms() < end)
+		usleep(2000);
+	assert_int_equal(n, want);
+}
+
 int raw_connect(const struct hub *hub)
 {
 	struct sockaddr_un sa;
@@ -281,6 +304,19 @@ int raw_connect(const struct hub *hub)
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
 		fail_msg("connect: %s", strerror(errno));
 	return fd;
+}
+
+void raw_claim_name(int fd, const char *name)
+{
+	struct frame_hdr h;
+	uint8_t out[FRAME_ENC_MAX], in[IPCHUB_MAX_HEADER];
+
+	frame_init(&h, WIRE_REGISTER);
+	h.id = 1;
+	h.has |= FH(WK_ID);
+	frame_set_str(&h, WK_NAME, name, strlen(name));
+	raw_write_all(fd, out, frame_encode(&h, 0, out, sizeof(out)));
+	assert_true(raw_read_frame(fd, in, sizeof(in), 10000) > 0);
 }
 
 void raw_write_all(int fd, const void *buf, size_t len)

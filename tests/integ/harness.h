@@ -55,6 +55,12 @@ int hub_fd_count(const struct hub *hub);
 /* Open fds of any process (-1 if /proc cannot say); for the calling
  * process the count includes the directory stream read to count them. */
 int pid_fd_count(pid_t pid);
+/* Open descriptors of the calling process (/proc/self/fd, not counting
+ * the directory's own). */
+int self_fd_count(void);
+/* Wait (up to timeout_ms) until the broker has want descriptors open;
+ * asserts that it does. Closes are seen once the broker has read them. */
+void hub_expect_fd_count(const struct hub *hub, int want, int timeout_ms);
 
 /* Raw connection: connect a plain socket (blocking), optionally perform
  * the HELLO/WELCOME handshake by hand. Returns the fd. */
@@ -67,6 +73,8 @@ ssize_t raw_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms);
  * if EOF came within timeout_ms. */
 int raw_wait_eof(int fd, int timeout_ms);
 void raw_write_all(int fd, const void *buf, size_t len);
+/* REGISTER name (id 1) on a raw connection and read the answer. */
+void raw_claim_name(int fd, const char *name);
 
 /* Pack a small map body {"k": v} / {"seq": n} into p (reset first). */
 void body_kv(ipchub_pack *p, const char *k, const char *v);

@@ -41,17 +41,17 @@ static const struct sample_kind sample_kinds[] = {
 	{ WIRE_ERROR, FRAME_B2C, SK(ID) | SK(CODE),
 	  SK(MSG) | SK(REF) | SK(TO) | SK(NAME) | SK(COUNT) },
 	{ WIRE_SEND, FRAME_C2B, SK(ID) | SK(TO),
-	  SK(FLAGS) | SK(FDS) | SK_FED_C2B },
+	  SK(FLAGS) | SK(FDS) | SK(MEMFD) | SK_FED_C2B },
 	{ WIRE_SEND, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) | SK_FED_B2C },
+	  SK(FROM) | SK(UID) | SK(KEY) | SK(FLAGS) | SK(FDS) | SK(MEMFD) | SK_FED_B2C },
 	{ WIRE_REQUEST, FRAME_C2B, SK(ID) | SK(TO),
-	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) | SK_FED_C2B },
+	  SK(TIMEOUT) | SK(FLAGS) | SK(FDS) | SK(MEMFD) | SK_FED_C2B },
 	{ WIRE_REQUEST, FRAME_B2C, SK(ID) | SK(TO) | SK(FROM_ID),
-	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) | SK_FED_B2C },
+	  SK(FROM) | SK(TIMEOUT) | SK(UID) | SK(KEY) | SK(FDS) | SK(MEMFD) | SK_FED_B2C },
 	{ WIRE_REPLY, FRAME_C2B, SK(ID) | SK(TO_ID),
-	  SK(CODE) | SK(MSG) | SK(FDS) | SK_FED_C2B },
+	  SK(CODE) | SK(MSG) | SK(FDS) | SK(MEMFD) | SK_FED_C2B },
 	{ WIRE_REPLY, FRAME_B2C, SK(ID) | SK(FROM_ID),
-	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) | SK_FED_B2C },
+	  SK(FROM) | SK(CODE) | SK(MSG) | SK(UID) | SK(KEY) | SK(FDS) | SK(MEMFD) | SK_FED_B2C },
 	{ WIRE_CANCEL, FRAME_C2B, SK(ID), 0 },
 	{ WIRE_SUBSCRIBE, FRAME_C2B, SK(ID) | SK(TOPIC), SK(POLICY) },
 	{ WIRE_UNSUBSCRIBE, FRAME_C2B, SK(ID) | SK(SUB), 0 },
@@ -74,6 +74,14 @@ static inline bool sample_has_body(const struct sample_kind *sk)
 {
 	return frame_kind_has_body(sk->kind) &&
 	       !(sk->kind == WIRE_MONITOR && sk->dir == FRAME_C2B);
+}
+
+/* The same for a header built from mask: a memfd body (WK_MEMFD) is
+ * never inline. */
+static inline bool sample_mask_has_body(const struct sample_kind *sk,
+					uint64_t mask)
+{
+	return sample_has_body(sk) && !(mask & FH(WK_MEMFD));
 }
 
 /* Sample value variants: typical values, the largest values and strings
@@ -154,6 +162,13 @@ static inline void sample_set_key(struct frame_hdr *h, enum wire_key key,
 		h->fds = mx ? IPCHUB_MAX_FDS_PER_FRAME : mn ? 1 : 3;
 		h->flags &= ~(uint32_t)WF_BATCH; /* a batch carries none */
 		break;
+	case WK_MEMFD:
+		/* A memfd body is the frame's one descriptor. */
+		h->memfd = mx ? IPCHUB_MAX_MEMFD_BODY : mn ? 1 : 1048576;
+		h->fds = 1;
+		h->has |= FH(WK_FDS);
+		h->flags &= ~(uint32_t)WF_BATCH;
+		break;
 	case WK_ORIGIN: sample_fill_str(h, key, "client-2@hub-b", IPCHUB_MAX_NAME, v); return;
 	case WK_CLAIM_UID: h->claim_uid = mx ? UINT32_MAX : mn ? 0 : 1001; break;
 	case WK_CLAIM_KEY:
@@ -195,7 +210,8 @@ static inline bool frame_hdr_equal(const struct frame_hdr *a,
 	EQ_U(TIMEOUT, timeout); EQ_U(FLAGS, flags); EQ_U(UID, uid);
 	EQ_U(REF, ref); EQ_U(POLICY, policy); EQ_U(SUB, sub);
 	EQ_U(EVENT, event); EQ_U(REASON, reason); EQ_S(FILTER, filter);
-	EQ_U(FDS, fds); EQ_U(CLAIM_UID, claim_uid); EQ_S(ORIGIN, origin);
+	EQ_U(FDS, fds); EQ_U(MEMFD, memfd);
+	EQ_U(CLAIM_UID, claim_uid); EQ_S(ORIGIN, origin);
 	EQ_S(TO, to); EQ_S(FROM, from); EQ_S(NAME, name); EQ_S(TOPIC, topic);
 	EQ_S(MSG, msg); EQ_S(AGENT, agent); EQ_S(BROKER, broker);
 	EQ_B(CHALLENGE, challenge); EQ_B(PK, pk); EQ_B(NONCE, nonce);
