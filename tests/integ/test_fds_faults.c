@@ -63,11 +63,6 @@ static void raise_nofile(void)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
-static int self_fd_count(void)
-{
-	return pid_fd_count(getpid());
-}
-
 /* A process's fd count reaches want (the broker closes as it reads). */
 static void expect_fds(pid_t pid, int want)
 {
