@@ -96,6 +96,27 @@ static void on_bench_msg(natsConnection *nc, natsSubscription *sub,
 	natsMsg_Destroy(m);
 }
 
+/* count timed round trips of once(arg), after the usual warm-up; emits
+ * the rtt figure for sys. */
+static void rtt_run(const char *sys, size_t size, uint64_t count,
+		    const char *samples, void (*once)(void *), void *arg)
+{
+	uint64_t *v = calloc(count, sizeof(*v));
+	uint64_t warm = bench_rtt_warmup(count);
+
+	if (!v)
+		bench_die("out of memory");
+	for (uint64_t i = 0; i < warm + count; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		once(arg);
+		if (i >= warm)
+			v[i - warm] = bench_now_ns() - t0;
+	}
+	bench_emit_rtt(sys, size, v, count, samples);
+	free(v);
+}
+
 static void nats_sync(natsConnection *nc, const void *body, size_t size)
 {
 	natsMsg *r = NULL;
@@ -105,6 +126,19 @@ static void nats_sync(natsConnection *nc, const void *body, size_t size)
 	if (s != NATS_OK)
 		bench_die("nats request: %s", natsStatus_GetText(s));
 	natsMsg_Destroy(r);
+}
+
+struct nats_rtt {
+	natsConnection *nc;
+	const void *body;
+	size_t size;
+};
+
+static void nats_rtt_once(void *arg)
+{
+	struct nats_rtt *r = arg;
+
+	nats_sync(r->nc, r->body, r->size);
 }
 
 static void run_nats(bool thru, const char *url, size_t size, uint64_t count,
@@ -139,20 +173,9 @@ static void run_nats(bool thru, const char *url, size_t size, uint64_t count,
 		bench_emit_thru(sys_name, "thru", size, count, k.t_first,
 				k.t_last, 1);
 	} else {
-		uint64_t *v = calloc(count, sizeof(*v));
-		uint64_t warm = bench_rtt_warmup(count);
+		struct nats_rtt r = { tx, body, size };
 
-		if (!v)
-			bench_die("out of memory");
-		for (uint64_t i = 0; i < warm + count; i++) {
-			uint64_t t0 = bench_now_ns();
-
-			nats_sync(tx, body, size);
-			if (i >= warm)
-				v[i - warm] = bench_now_ns() - t0;
-		}
-		bench_emit_rtt(sys_name, size, v, count, samples);
-		free(v);
+		rtt_run(sys_name, size, count, samples, nats_rtt_once, &r);
 	}
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
@@ -219,6 +242,20 @@ static void bridge_sync(ipchub *h, const char *echo, const void *body,
 	ipchub_msg_free(r);
 }
 
+struct bridge_rtt {
+	ipchub *h;
+	const char *echo;
+	const void *body;
+	size_t size;
+};
+
+static void bridge_rtt_once(void *arg)
+{
+	struct bridge_rtt *r = arg;
+
+	bridge_sync(r->h, r->echo, r->body, r->size);
+}
+
 static void run_bridge(bool thru, const char *local, const char *remote,
 		       const char *hub, size_t size, uint64_t count,
 		       const char *samples)
@@ -272,20 +309,9 @@ static void run_bridge(bool thru, const char *local, const char *remote,
 		bench_emit_thru(sys_name, "thru", size, count, f.k.t_first,
 				f.k.t_last, 1);
 	} else {
-		uint64_t *v = calloc(count, sizeof(*v));
-		uint64_t warm = bench_rtt_warmup(count);
+		struct bridge_rtt r = { h, echo, body, size };
 
-		if (!v)
-			bench_die("out of memory");
-		for (uint64_t i = 0; i < warm + count; i++) {
-			uint64_t t0 = bench_now_ns();
-
-			bridge_sync(h, echo, body, size);
-			if (i >= warm)
-				v[i - warm] = bench_now_ns() - t0;
-		}
-		bench_emit_rtt(sys_name, size, v, count, samples);
-		free(v);
+		rtt_run(sys_name, size, count, samples, bridge_rtt_once, &r);
 	}
 	atomic_store(&f.k.stop, true);
 	pthread_join(t, NULL);
